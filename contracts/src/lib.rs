@@ -1,0 +1,20 @@
+//! Wire types shared by the server, the web UI and the black-box tests.
+//!
+//! Plain serde types only: this crate compiles for the host and for wasm32, and never depends
+//! on axum, sea-orm or tokio. OpenAPI derives are behind the `openapi` feature.
+
+mod agents;
+mod assignments;
+mod common;
+mod problem;
+mod providers;
+mod tasks;
+
+pub use agents::{Agent, AgentSummary, CreateAgent, UpdateAgent};
+pub use assignments::{Assignment, CreateAssignment};
+pub use common::{ListQuery, Page};
+pub use problem::{FieldError, Problem, ProblemCode};
+pub use providers::{
+    CreateProvider, Provider, ProviderKind, ProviderSummary, UpdateProvider, ValidationStatus,
+};
+pub use tasks::{CreateTask, Task, TaskSummary, UpdateTask};

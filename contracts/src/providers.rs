@@ -1,0 +1,168 @@
+//! LLM providers: where agents send their requests, with write-only credentials.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+/// The API family a provider speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum ProviderKind {
+    Ollama,
+    Openai,
+    OpenaiCompatible,
+    Anthropic,
+    Gemini,
+}
+
+impl ProviderKind {
+    pub const ALL: [ProviderKind; 5] = [
+        ProviderKind::Ollama,
+        ProviderKind::Openai,
+        ProviderKind::OpenaiCompatible,
+        ProviderKind::Anthropic,
+        ProviderKind::Gemini,
+    ];
+
+    /// The wire name, as in JSON.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ProviderKind::Ollama => "ollama",
+            ProviderKind::Openai => "openai",
+            ProviderKind::OpenaiCompatible => "openai_compatible",
+            ProviderKind::Anthropic => "anthropic",
+            ProviderKind::Gemini => "gemini",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<ProviderKind> {
+        ProviderKind::ALL.into_iter().find(|k| k.as_str() == s)
+    }
+
+    /// Self-hosted kinds have no default endpoint, so `base_url` is required.
+    pub fn requires_base_url(self) -> bool {
+        match self {
+            ProviderKind::Ollama | ProviderKind::OpenaiCompatible => true,
+            ProviderKind::Openai | ProviderKind::Anthropic | ProviderKind::Gemini => false,
+        }
+    }
+
+    /// Cloud kinds refuse unauthenticated requests, so `api_key` is required.
+    pub fn requires_api_key(self) -> bool {
+        match self {
+            ProviderKind::Openai | ProviderKind::Anthropic | ProviderKind::Gemini => true,
+            ProviderKind::Ollama | ProviderKind::OpenaiCompatible => false,
+        }
+    }
+
+    /// The public endpoint used when `base_url` is not given.
+    pub fn default_base_url(self) -> Option<&'static str> {
+        match self {
+            ProviderKind::Openai => Some("https://api.openai.com/v1"),
+            ProviderKind::Anthropic => Some("https://api.anthropic.com"),
+            ProviderKind::Gemini => Some("https://generativelanguage.googleapis.com"),
+            ProviderKind::Ollama | ProviderKind::OpenaiCompatible => None,
+        }
+    }
+}
+
+/// Result of the last connectivity check.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum ValidationStatus {
+    Pending,
+    Validating,
+    Connected,
+    Error,
+}
+
+impl ValidationStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ValidationStatus::Pending => "pending",
+            ValidationStatus::Validating => "validating",
+            ValidationStatus::Connected => "connected",
+            ValidationStatus::Error => "error",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<ValidationStatus> {
+        [
+            ValidationStatus::Pending,
+            ValidationStatus::Validating,
+            ValidationStatus::Connected,
+            ValidationStatus::Error,
+        ]
+        .into_iter()
+        .find(|v| v.as_str() == s)
+    }
+}
+
+/// A provider as the API returns it. The API key is never returned: only whether one is
+/// stored and its last four characters.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Provider {
+    pub id: Uuid,
+    pub name: String,
+    pub kind: ProviderKind,
+    /// The endpoint as configured; `null` means the kind's public default.
+    pub base_url: Option<String>,
+    pub has_api_key: bool,
+    /// `…abcd`: the last four characters of the stored key, to tell keys apart.
+    pub api_key_hint: Option<String>,
+    pub validation_status: ValidationStatus,
+    pub validation_error: Option<String>,
+    pub validated_at: Option<DateTime<Utc>>,
+    pub latency_ms: Option<u64>,
+    /// Models discovered by the last successful check.
+    pub models: Vec<String>,
+    /// False once deleted while agents still reference it (soft delete).
+    pub is_active: bool,
+    pub revision: u64,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// Body of `POST /api/providers`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct CreateProvider {
+    /// Unique among active providers, 1–100 characters.
+    pub name: String,
+    pub kind: ProviderKind,
+    /// Required for `ollama` and `openai_compatible`; optional override for the others.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub base_url: Option<String>,
+    /// Required for `openai`, `anthropic` and `gemini`. Write-only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api_key: Option<String>,
+}
+
+/// Body of `PUT /api/providers/{id}`: replaces the configuration. `api_key` absent keeps the
+/// stored key; it must be sent again when the endpoint's scheme, host or port changes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct UpdateProvider {
+    pub name: String,
+    pub kind: ProviderKind,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub base_url: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api_key: Option<String>,
+}
+
+/// The short form embedded in agents.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ProviderSummary {
+    pub id: Uuid,
+    pub name: String,
+    pub kind: ProviderKind,
+    pub validation_status: ValidationStatus,
+    pub is_active: bool,
+}

@@ -1,0 +1,20 @@
+//! Database schema migrations for Agentry, portable between SQLite and PostgreSQL.
+//!
+//! The server runs [`Migrator`] at start-up (`agentry migrate …` as well); the standalone
+//! `migration` binary (feature `cli`) offers sea-orm's `up | down | status | fresh` commands.
+
+pub use sea_orm_migration;
+
+use sea_orm_migration::prelude::*;
+
+mod m20261121_000001_create_config_tables;
+
+/// Every migration of the schema, oldest first.
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(m20261121_000001_create_config_tables::Migration)]
+    }
+}

@@ -1,0 +1,642 @@
+//! Runs the migrations on real SQLite and PostgreSQL databases and checks the resulting schema.
+//!
+//! Every test owns its database: a temp-file SQLite database, or a PostgreSQL database with a
+//! random name created on the local server (trust auth) and dropped afterwards. PostgreSQL
+//! being unreachable is a failure, never a skip.
+#![expect(clippy::expect_used, reason = "a test stops at the first broken step")]
+
+use std::future::Future;
+use std::hash::{BuildHasher, RandomState};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use migration::Migrator;
+use migration::sea_orm_migration::MigratorTrait;
+use sea_orm::prelude::{ChronoDateTimeUtc, Json, Uuid};
+use sea_orm::sea_query::{Expr, ExprTrait, Query};
+use sea_orm::{
+    ConnectionTrait, Database, DatabaseConnection, DbBackend, DbErr, SqlErr, Statement, Value,
+};
+
+/// Admin URL of the test server; `AGENTRY_TEST_PG_URL` overrides it, as in `scripts/test`.
+const DEFAULT_PG_ADMIN_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
+
+const TABLES: [&str; 4] = [
+    "agent_configs",
+    "agent_task_assignments",
+    "llm_providers",
+    "task_configs",
+];
+
+const INDEXES: [&str; 5] = [
+    "ix_agent_configs_provider_id",
+    "ix_agent_task_assignments_task_id",
+    "ux_agent_configs_name",
+    "ux_llm_providers_active_name",
+    "ux_task_configs_name",
+];
+
+// ---------------------------------------------------------------------------------------------
+// Tests
+
+#[tokio::test]
+async fn sqlite_migrations_go_up_down_and_up_again() {
+    with_sqlite(|db| async move { up_down_up(&db).await }).await;
+}
+
+#[tokio::test]
+async fn postgres_migrations_go_up_down_and_up_again() {
+    with_postgres(|db| async move { up_down_up(&db).await }).await;
+}
+
+#[tokio::test]
+async fn sqlite_provider_names_are_unique_among_active_rows_only() {
+    with_sqlite(|db| async move { provider_names_unique_among_active(&db).await }).await;
+}
+
+#[tokio::test]
+async fn postgres_provider_names_are_unique_among_active_rows_only() {
+    with_postgres(|db| async move { provider_names_unique_among_active(&db).await }).await;
+}
+
+#[tokio::test]
+async fn sqlite_foreign_keys_restrict_and_cascade_as_designed() {
+    with_sqlite(|db| async move { foreign_keys_and_uniques(&db).await }).await;
+}
+
+#[tokio::test]
+async fn postgres_foreign_keys_restrict_and_cascade_as_designed() {
+    with_postgres(|db| async move { foreign_keys_and_uniques(&db).await }).await;
+}
+
+#[tokio::test]
+async fn sqlite_entity_column_types_round_trip() {
+    with_sqlite(|db| async move { entity_types_round_trip(&db).await }).await;
+}
+
+#[tokio::test]
+async fn postgres_entity_column_types_round_trip() {
+    with_postgres(|db| async move { entity_types_round_trip(&db).await }).await;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Scenarios shared by both backends
+
+async fn up_down_up(db: &DatabaseConnection) {
+    // Arrange: a fresh, empty database.
+    assert_eq!(our_tables(db).await, Vec::<String>::new());
+
+    // Act + Assert: up creates every table and named index.
+    Migrator::up(db, None).await.expect("first up");
+    assert_eq!(our_tables(db).await, TABLES);
+    assert_eq!(our_indexes(db).await, INDEXES);
+    let pending = Migrator::get_pending_migrations(db)
+        .await
+        .expect("pending migrations");
+    assert!(pending.is_empty(), "nothing pending after up");
+
+    // down removes all of it.
+    Migrator::down(db, None).await.expect("down");
+    assert_eq!(our_tables(db).await, Vec::<String>::new());
+    assert_eq!(our_indexes(db).await, Vec::<String>::new());
+    let applied = Migrator::get_applied_migrations(db)
+        .await
+        .expect("applied migrations");
+    assert!(applied.is_empty(), "nothing applied after down");
+
+    // and up works again after down.
+    Migrator::up(db, None).await.expect("second up");
+    assert_eq!(our_tables(db).await, TABLES);
+    assert_eq!(our_indexes(db).await, INDEXES);
+}
+
+async fn provider_names_unique_among_active(db: &DatabaseConnection) {
+    Migrator::up(db, None).await.expect("up");
+
+    // An active provider and a soft-deleted one may share a name.
+    insert_provider(db, 1, "local", true)
+        .await
+        .expect("first active");
+    insert_provider(db, 2, "local", false)
+        .await
+        .expect("inactive duplicate is allowed");
+    insert_provider(db, 3, "local", false)
+        .await
+        .expect("several inactive duplicates are allowed");
+
+    // A second active one may not.
+    let err = insert_provider(db, 4, "local", true)
+        .await
+        .expect_err("second active duplicate must be rejected");
+    assert_eq!(violation(&err), Some(Violation::Unique), "got {err:?}");
+
+    // Soft-deleting the active one frees the name again.
+    db.execute(
+        Query::update()
+            .table("llm_providers")
+            .value("is_active", false)
+            .and_where(Expr::col("id").eq(id(1))),
+    )
+    .await
+    .expect("soft delete");
+    insert_provider(db, 4, "local", true)
+        .await
+        .expect("name is free once the active row is soft-deleted");
+}
+
+async fn foreign_keys_and_uniques(db: &DatabaseConnection) {
+    Migrator::up(db, None).await.expect("up");
+    insert_provider(db, 1, "local", true)
+        .await
+        .expect("provider");
+    insert_agent(db, 10, "writer", 1).await.expect("agent");
+    insert_task(db, 20, "summarize").await.expect("task");
+    insert_assignment(db, 10, 20).await.expect("assignment");
+
+    let cases: Vec<(Result<(), DbErr>, &str, Violation)> = vec![
+        (
+            insert_agent(db, 11, "writer", 1).await,
+            "agent names are unique",
+            Violation::Unique,
+        ),
+        (
+            insert_task(db, 21, "summarize").await,
+            "task names are unique",
+            Violation::Unique,
+        ),
+        (
+            insert_assignment(db, 10, 20).await,
+            "an assignment exists once",
+            Violation::Unique,
+        ),
+        (
+            insert_agent(db, 12, "orphan", 99).await,
+            "an agent needs an existing provider",
+            Violation::ForeignKey,
+        ),
+        (
+            insert_assignment(db, 10, 99).await,
+            "an assignment needs an existing task",
+            Violation::ForeignKey,
+        ),
+        (
+            delete_by_id(db, "llm_providers", 1).await,
+            "a provider used by an agent cannot be deleted",
+            Violation::ForeignKey,
+        ),
+        (
+            delete_by_id(db, "task_configs", 20).await,
+            "an assigned task cannot be deleted",
+            Violation::ForeignKey,
+        ),
+    ];
+    // sql_err() is what the server maps to 409s, so it must classify both backends' errors.
+    for (result, why, expected) in cases {
+        let err = result.expect_err(why);
+        assert_eq!(violation(&err), Some(expected), "{why}: got {err:?}");
+    }
+
+    // Deleting an agent takes its assignments with it; then the task is free to go.
+    delete_by_id(db, "agent_configs", 10)
+        .await
+        .expect("agent delete cascades");
+    assert_eq!(count(db, "agent_task_assignments").await, 0);
+    delete_by_id(db, "task_configs", 20)
+        .await
+        .expect("unassigned task can be deleted");
+}
+
+/// The Rust types the server's entities use read back exactly what they wrote, on both
+/// backends (uuid → BLOB and JSON/timestamps → TEXT on SQLite).
+async fn entity_types_round_trip(db: &DatabaseConnection) {
+    use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, IntoActiveModel, QueryFilter};
+
+    Migrator::up(db, None).await.expect("up");
+    // PostgreSQL keeps microseconds, so the sample has no finer digits.
+    let at = ChronoDateTimeUtc::from_timestamp_micros(1_790_000_000_123_456).expect("timestamp");
+    let provider = entities::provider::Model {
+        id: id(1),
+        name: "local".into(),
+        kind: "ollama".into(),
+        base_url: Some("http://127.0.0.1:11434".into()),
+        api_key_ciphertext: Some(vec![0, 1, 2, 255]),
+        api_key_hint: None,
+        validation_status: "connected".into(),
+        validation_error: None,
+        validated_at: Some(at),
+        latency_ms: Some(42),
+        models: Json::Array(vec![Json::String("llama3".into())]),
+        is_active: true,
+        revision: 1,
+        created_at: at,
+        updated_at: at,
+    };
+    provider
+        .clone()
+        .into_active_model()
+        .insert(db)
+        .await
+        .expect("insert provider");
+    let task = entities::task::Model {
+        id: id(2),
+        name: "summarize".into(),
+        description: String::new(),
+        request_schema: None,
+        response_schema: Json::Object(Default::default()),
+        revision: 1,
+        created_at: at,
+        updated_at: at,
+    };
+    task.clone()
+        .into_active_model()
+        .insert(db)
+        .await
+        .expect("insert task");
+
+    let found = entities::provider::Entity::find()
+        .filter(entities::provider::Column::IsActive.eq(true))
+        .filter(entities::provider::Column::Name.eq("local"))
+        .one(db)
+        .await
+        .expect("select provider");
+    assert_eq!(found, Some(provider));
+    let found = entities::task::Entity::find_by_id(id(2))
+        .one(db)
+        .await
+        .expect("select task");
+    assert_eq!(found, Some(task));
+}
+
+/// The column types the server's entities use (server/src/db), repeated here so the schema is
+/// checked against them without depending on the server crate.
+mod entities {
+    pub mod provider {
+        use sea_orm::entity::prelude::*;
+
+        #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+        #[sea_orm(table_name = "llm_providers")]
+        pub struct Model {
+            #[sea_orm(primary_key, auto_increment = false)]
+            pub id: Uuid,
+            pub name: String,
+            pub kind: String,
+            pub base_url: Option<String>,
+            pub api_key_ciphertext: Option<Vec<u8>>,
+            pub api_key_hint: Option<String>,
+            pub validation_status: String,
+            pub validation_error: Option<String>,
+            pub validated_at: Option<DateTimeUtc>,
+            pub latency_ms: Option<i64>,
+            #[sea_orm(column_type = "JsonBinary")]
+            pub models: Json,
+            pub is_active: bool,
+            pub revision: i64,
+            pub created_at: DateTimeUtc,
+            pub updated_at: DateTimeUtc,
+        }
+
+        #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+        pub enum Relation {}
+
+        impl ActiveModelBehavior for ActiveModel {}
+    }
+
+    pub mod task {
+        use sea_orm::entity::prelude::*;
+
+        #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+        #[sea_orm(table_name = "task_configs")]
+        pub struct Model {
+            #[sea_orm(primary_key, auto_increment = false)]
+            pub id: Uuid,
+            pub name: String,
+            pub description: String,
+            #[sea_orm(column_type = "JsonBinary", nullable)]
+            pub request_schema: Option<Json>,
+            #[sea_orm(column_type = "JsonBinary")]
+            pub response_schema: Json,
+            pub revision: i64,
+            pub created_at: DateTimeUtc,
+            pub updated_at: DateTimeUtc,
+        }
+
+        #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+        pub enum Relation {}
+
+        impl ActiveModelBehavior for ActiveModel {}
+    }
+}
+
+#[derive(Debug, PartialEq, Eq)]
+enum Violation {
+    Unique,
+    ForeignKey,
+}
+
+fn violation(err: &DbErr) -> Option<Violation> {
+    match err.sql_err()? {
+        SqlErr::UniqueConstraintViolation(_) => Some(Violation::Unique),
+        SqlErr::ForeignKeyConstraintViolation(_) => Some(Violation::ForeignKey),
+        _ => None,
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Row helpers (values go through sea-query so each backend gets its own encoding)
+
+fn id(n: u128) -> Uuid {
+    Uuid::from_u128(n)
+}
+
+fn now() -> ChronoDateTimeUtc {
+    ChronoDateTimeUtc::from(std::time::SystemTime::now())
+}
+
+async fn insert_provider(
+    db: &DatabaseConnection,
+    n: u128,
+    name: &str,
+    is_active: bool,
+) -> Result<(), DbErr> {
+    let values: [Value; 15] = [
+        id(n).into(),
+        name.into(),
+        "openai".into(),
+        Value::String(None),
+        vec![1_u8, 2, 3].into(),
+        "sk-…abcd".into(),
+        "pending".into(),
+        Value::String(None),
+        Value::ChronoDateTimeUtc(None),
+        Value::BigInt(None),
+        Json::Array(vec![Json::String("gpt-4o-mini".into())]).into(),
+        is_active.into(),
+        1_i64.into(),
+        now().into(),
+        now().into(),
+    ];
+    db.execute(
+        Query::insert()
+            .into_table("llm_providers")
+            .columns([
+                "id",
+                "name",
+                "kind",
+                "base_url",
+                "api_key_ciphertext",
+                "api_key_hint",
+                "validation_status",
+                "validation_error",
+                "validated_at",
+                "latency_ms",
+                "models",
+                "is_active",
+                "revision",
+                "created_at",
+                "updated_at",
+            ])
+            .values_panic(values.into_iter().map(Expr::val)),
+    )
+    .await
+    .map(drop)
+}
+
+async fn insert_agent(
+    db: &DatabaseConnection,
+    n: u128,
+    name: &str,
+    provider: u128,
+) -> Result<(), DbErr> {
+    let values: [Value; 14] = [
+        id(n).into(),
+        name.into(),
+        "writes things".into(),
+        id(provider).into(),
+        "gpt-4o-mini".into(),
+        "You write.".into(),
+        Value::String(None),
+        0.2_f64.into(),
+        512_i32.into(),
+        2_i32.into(),
+        60_i32.into(),
+        1_i64.into(),
+        now().into(),
+        now().into(),
+    ];
+    db.execute(
+        Query::insert()
+            .into_table("agent_configs")
+            .columns([
+                "id",
+                "name",
+                "description",
+                "provider_id",
+                "model",
+                "system_prompt",
+                "user_prompt",
+                "temperature",
+                "max_tokens",
+                "max_retries",
+                "timeout_secs",
+                "revision",
+                "created_at",
+                "updated_at",
+            ])
+            .values_panic(values.into_iter().map(Expr::val)),
+    )
+    .await
+    .map(drop)
+}
+
+async fn insert_task(db: &DatabaseConnection, n: u128, name: &str) -> Result<(), DbErr> {
+    let schema = Json::Object(
+        [("type".to_owned(), Json::String("object".into()))]
+            .into_iter()
+            .collect(),
+    );
+    let values: [Value; 8] = [
+        id(n).into(),
+        name.into(),
+        "sums up".into(),
+        Value::Json(None),
+        schema.into(),
+        1_i64.into(),
+        now().into(),
+        now().into(),
+    ];
+    db.execute(
+        Query::insert()
+            .into_table("task_configs")
+            .columns([
+                "id",
+                "name",
+                "description",
+                "request_schema",
+                "response_schema",
+                "revision",
+                "created_at",
+                "updated_at",
+            ])
+            .values_panic(values.into_iter().map(Expr::val)),
+    )
+    .await
+    .map(drop)
+}
+
+async fn insert_assignment(db: &DatabaseConnection, agent: u128, task: u128) -> Result<(), DbErr> {
+    let values: [Value; 3] = [id(agent).into(), id(task).into(), now().into()];
+    db.execute(
+        Query::insert()
+            .into_table("agent_task_assignments")
+            .columns(["agent_id", "task_id", "created_at"])
+            .values_panic(values.into_iter().map(Expr::val)),
+    )
+    .await
+    .map(drop)
+}
+
+async fn delete_by_id(db: &DatabaseConnection, table: &'static str, n: u128) -> Result<(), DbErr> {
+    db.execute(
+        Query::delete()
+            .from_table(table)
+            .and_where(Expr::col("id").eq(id(n))),
+    )
+    .await
+    .map(drop)
+}
+
+async fn count(db: &DatabaseConnection, table: &'static str) -> i64 {
+    let row = db
+        .query_one(
+            Query::select()
+                .expr_as(Expr::cust("COUNT(*)"), "n")
+                .from(table),
+        )
+        .await
+        .expect("count query")
+        .expect("count row");
+    row.try_get::<i64>("", "n").expect("count value")
+}
+
+// ---------------------------------------------------------------------------------------------
+// Schema inspection
+
+/// Our tables (not sea-orm's bookkeeping table), sorted.
+async fn our_tables(db: &DatabaseConnection) -> Vec<String> {
+    let sql = match db.get_database_backend() {
+        DbBackend::Sqlite => "SELECT name FROM sqlite_master WHERE type = 'table'",
+        _ => {
+            "SELECT table_name AS name FROM information_schema.tables \
+             WHERE table_schema = current_schema() AND table_type = 'BASE TABLE'"
+        }
+    };
+    names(db, sql)
+        .await
+        .into_iter()
+        .filter(|n| n != "seaql_migrations" && !n.starts_with("sqlite_"))
+        .collect()
+}
+
+/// Our explicitly named indexes, sorted (primary keys and sea-orm's own left out).
+async fn our_indexes(db: &DatabaseConnection) -> Vec<String> {
+    let sql = match db.get_database_backend() {
+        DbBackend::Sqlite => "SELECT name FROM sqlite_master WHERE type = 'index'",
+        _ => "SELECT indexname AS name FROM pg_indexes WHERE schemaname = current_schema()",
+    };
+    names(db, sql)
+        .await
+        .into_iter()
+        .filter(|n| n.starts_with("ix_") || n.starts_with("ux_"))
+        .collect()
+}
+
+async fn names(db: &DatabaseConnection, sql: &str) -> Vec<String> {
+    let rows = db
+        .query_all_raw(Statement::from_string(db.get_database_backend(), sql))
+        .await
+        .expect("catalog query");
+    let mut names: Vec<String> = rows
+        .iter()
+        .map(|row| row.try_get::<String>("", "name").expect("name column"))
+        .collect();
+    names.sort();
+    names
+}
+
+// ---------------------------------------------------------------------------------------------
+// Database fixtures
+
+fn unique_suffix() -> String {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    // RandomState is seeded from the OS, so names differ across processes as well as calls.
+    let n =
+        RandomState::new().hash_one((std::process::id(), COUNTER.fetch_add(1, Ordering::Relaxed)));
+    format!("{n:016x}")
+}
+
+/// Runs `body` against a fresh SQLite file that is removed afterwards, even if `body` panics.
+async fn with_sqlite<F, Fut>(body: F)
+where
+    F: FnOnce(DatabaseConnection) -> Fut,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    let path: PathBuf =
+        std::env::temp_dir().join(format!("agentry-migration-{}.db", unique_suffix()));
+    let url = format!("sqlite://{}?mode=rwc", path.display());
+    let db = Database::connect(&url).await.expect("open sqlite file");
+    let outcome = tokio::spawn(body(db)).await;
+    for suffix in ["", "-wal", "-shm", "-journal"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+    }
+    if let Err(e) = outcome {
+        std::panic::resume_unwind(e.into_panic());
+    }
+}
+
+/// `admin_url` with its database name replaced by `name` (any `?query` is kept).
+fn with_database(admin_url: &str, name: &str) -> String {
+    let (base, query) = match admin_url.split_once('?') {
+        Some((base, query)) => (base, format!("?{query}")),
+        None => (admin_url, String::new()),
+    };
+    // The database is the path after `scheme://authority`; the URL may have none.
+    let authority = base.find("://").map_or(0, |i| i + 3);
+    let server = base[authority..]
+        .find('/')
+        .map_or(base, |slash| &base[..authority + slash]);
+    format!("{server}/{name}{query}")
+}
+
+/// Runs `body` against a new PostgreSQL database that is dropped afterwards, even if `body`
+/// panics.
+async fn with_postgres<F, Fut>(body: F)
+where
+    F: FnOnce(DatabaseConnection) -> Fut,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    let admin_url =
+        std::env::var("AGENTRY_TEST_PG_URL").unwrap_or_else(|_| DEFAULT_PG_ADMIN_URL.to_owned());
+    let admin = Database::connect(&admin_url).await.unwrap_or_else(|e| {
+        panic!("PostgreSQL must be reachable for these tests (AGENTRY_TEST_PG_URL): {e}")
+    });
+    let name = format!("agentry_migration_{}", unique_suffix());
+    admin
+        .execute_unprepared(&format!("CREATE DATABASE \"{name}\""))
+        .await
+        .expect("create test database");
+
+    let db = Database::connect(with_database(&admin_url, &name))
+        .await
+        .expect("connect to test database");
+    let outcome = tokio::spawn(body(db)).await;
+
+    // FORCE ends the test's own pool connections too (the body dropped its handle, but pooled
+    // connections may still be closing).
+    admin
+        .execute_unprepared(&format!("DROP DATABASE \"{name}\" WITH (FORCE)"))
+        .await
+        .expect("drop test database");
+    if let Err(e) = outcome {
+        std::panic::resume_unwind(e.into_panic());
+    }
+}

@@ -1,0 +1,49 @@
+//! Bearer-token check for /api and /ws when AGENTRY_API_TOKEN is set.
+
+use axum::extract::{Request, State};
+use axum::http::header;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use subtle::ConstantTimeEq;
+
+use crate::error::ApiError;
+use crate::state::AppState;
+
+/// Paths that need the token. Health checks, the OpenAPI document and the UI's static files
+/// stay open: they reveal nothing configured.
+fn is_protected(path: &str) -> bool {
+    path == "/api" || path.starts_with("/api/") || path == "/ws"
+}
+
+pub async fn require_token(
+    State(state): State<AppState>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let Some(expected) = state.config.api_token() else {
+        return next.run(request).await;
+    };
+    if !is_protected(request.uri().path()) {
+        return next.run(request).await;
+    }
+    let presented = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim);
+    match presented {
+        // Constant-time comparison: response timing must not reveal how much of a guess matched.
+        Some(token) if bool::from(token.as_bytes().ct_eq(expected.as_bytes())) => {
+            next.run(request).await
+        }
+        _ => {
+            let mut response = ApiError::Unauthorized.into_response();
+            response.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                axum::http::HeaderValue::from_static("Bearer realm=\"agentry\""),
+            );
+            response
+        }
+    }
+}

@@ -1,0 +1,244 @@
+//! Every setting in one typed struct. The only place that reads environment variables: each
+//! setting is an `AGENTRY_*` variable (also read from `.env`) and a matching flag.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+/// Command line of the `agentry` binary.
+#[derive(Debug, Parser)]
+#[command(
+    name = "agentry",
+    version,
+    about = "Self-hosted LLM agent management platform"
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub config: Config,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Start the server (the default).
+    Serve,
+    /// Apply or inspect database migrations.
+    Migrate {
+        #[command(subcommand)]
+        action: MigrateAction,
+    },
+    /// Manage the encryption keys that protect stored API keys.
+    Keys {
+        #[command(subcommand)]
+        action: KeysAction,
+    },
+    /// Print the OpenAPI document (or write it to a file).
+    Openapi {
+        /// Write to this file instead of standard output.
+        #[arg(long)]
+        output: Option<PathBuf>,
+    },
+}
+
+#[derive(Debug, Clone, Copy, Subcommand)]
+pub enum MigrateAction {
+    /// Apply pending migrations (all, or the next N).
+    Up {
+        #[arg(short, long)]
+        num: Option<u32>,
+    },
+    /// Roll back the last migration (or the last N).
+    Down {
+        #[arg(short, long, default_value_t = 1)]
+        num: u32,
+    },
+    /// List migrations and whether each is applied.
+    Status,
+    /// Drop every table and apply all migrations again (destroys data).
+    Fresh,
+}
+
+#[derive(Debug, Clone, Copy, Subcommand)]
+pub enum KeysAction {
+    /// Print a new random key (base64 of 32 bytes) for AGENTRY_ENCRYPTION_KEY.
+    Generate,
+    /// Re-encrypt every stored secret with the current key. Safe to interrupt and rerun.
+    Rotate,
+}
+
+/// Settings. Flags are global, so they may come before or after the subcommand.
+#[derive(Debug, Clone, Args)]
+pub struct Config {
+    /// Address to listen on. A non-loopback address requires AGENTRY_API_TOKEN.
+    #[arg(
+        long,
+        env = "AGENTRY_BIND",
+        default_value = "127.0.0.1:8080",
+        global = true
+    )]
+    pub bind: SocketAddr,
+
+    /// Directory for the SQLite database and the generated development key.
+    #[arg(
+        long,
+        env = "AGENTRY_DATA_DIR",
+        default_value = "./data",
+        global = true
+    )]
+    pub data_dir: PathBuf,
+
+    /// Database URL; defaults to SQLite in the data directory. `postgres://…` for PostgreSQL.
+    #[arg(long, env = "DATABASE_URL", global = true, hide_env_values = true)]
+    pub database_url: Option<String>,
+
+    /// Base64 of 32 bytes. When unset, a key is generated into the data directory.
+    #[arg(
+        long,
+        env = "AGENTRY_ENCRYPTION_KEY",
+        global = true,
+        hide_env_values = true
+    )]
+    pub encryption_key: Option<String>,
+
+    /// Older keys, comma-separated: used only to decrypt, until `agentry keys rotate`.
+    #[arg(
+        long,
+        env = "AGENTRY_ENCRYPTION_KEYS_OLD",
+        value_delimiter = ',',
+        global = true,
+        hide_env_values = true
+    )]
+    pub encryption_keys_old: Vec<String>,
+
+    /// When set, /api and /ws require `Authorization: Bearer <token>` (at least 16 characters).
+    #[arg(long, env = "AGENTRY_API_TOKEN", global = true, hide_env_values = true)]
+    pub api_token: Option<String>,
+
+    /// Seconds between background connectivity checks of each provider.
+    #[arg(
+        long,
+        env = "AGENTRY_VALIDATION_INTERVAL_SECS",
+        default_value_t = 300,
+        global = true
+    )]
+    pub validation_interval_secs: u64,
+
+    /// Refuse provider URLs on loopback and private networks (except the allow-list).
+    #[arg(
+        long,
+        env = "AGENTRY_BLOCK_LOCAL_PROVIDERS",
+        default_value_t = false,
+        global = true
+    )]
+    pub block_local_providers: bool,
+
+    /// host[:port] or CIDR entries allowed even when local providers are blocked.
+    #[arg(
+        long,
+        env = "AGENTRY_PROVIDER_URL_ALLOWLIST",
+        value_delimiter = ',',
+        global = true
+    )]
+    pub provider_url_allowlist: Vec<String>,
+
+    /// Log filter (tracing syntax, e.g. `info,agentry=debug`).
+    #[arg(
+        long = "log",
+        env = "AGENTRY_LOG",
+        default_value = "info",
+        global = true
+    )]
+    pub log_filter: String,
+}
+
+pub const MIN_API_TOKEN_CHARS: usize = 16;
+
+impl Config {
+    /// Defaults for everything, with the given data directory (tests and embedding).
+    pub fn with_data_dir(data_dir: impl Into<PathBuf>) -> Config {
+        Config {
+            bind: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            data_dir: data_dir.into(),
+            database_url: None,
+            encryption_key: None,
+            encryption_keys_old: Vec::new(),
+            api_token: None,
+            validation_interval_secs: 300,
+            block_local_providers: false,
+            provider_url_allowlist: Vec::new(),
+            log_filter: "info".to_owned(),
+        }
+    }
+
+    /// The database URL in use: DATABASE_URL, or SQLite in the data directory.
+    pub fn database_url(&self) -> String {
+        match &self.database_url {
+            Some(url) if !url.trim().is_empty() => url.trim().to_owned(),
+            _ => format!(
+                "sqlite://{}?mode=rwc",
+                self.data_dir.join("agentry.db").display()
+            ),
+        }
+    }
+
+    /// The API token, if one is configured (blank counts as unset).
+    pub fn api_token(&self) -> Option<&str> {
+        self.api_token
+            .as_deref()
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+    }
+
+    /// Checks the settings that must be right before anything starts.
+    pub fn check(&self, bind: SocketAddr) -> Result<(), ConfigError> {
+        if let Some(token) = self.api_token()
+            && token.chars().count() < MIN_API_TOKEN_CHARS
+        {
+            return Err(ConfigError::TokenTooShort);
+        }
+        if !bind.ip().is_loopback() && self.api_token().is_none() {
+            return Err(ConfigError::PublicBindWithoutToken(bind));
+        }
+        Ok(())
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error(
+        "refusing to listen on {0} without an API token: anyone who can reach it could read \
+         and change every configuration. Set AGENTRY_API_TOKEN (e.g. `export \
+         AGENTRY_API_TOKEN=$(openssl rand -hex 32)`) or bind to 127.0.0.1"
+    )]
+    PublicBindWithoutToken(SocketAddr),
+    #[error("AGENTRY_API_TOKEN must be at least {MIN_API_TOKEN_CHARS} characters")]
+    TokenTooShort,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn public_bind_needs_token() {
+        let mut config = Config::with_data_dir("d");
+        let public = SocketAddr::from(([0, 0, 0, 0], 8080));
+        assert!(config.check(public).is_err());
+        assert!(config.check(SocketAddr::from(([127, 0, 0, 1], 0))).is_ok());
+        config.api_token = Some("0123456789abcdef0123".to_owned());
+        assert!(config.check(public).is_ok());
+        config.api_token = Some("short".to_owned());
+        assert!(config.check(public).is_err());
+    }
+
+    #[test]
+    fn default_database_is_sqlite_in_data_dir() {
+        let config = Config::with_data_dir("/var/lib/agentry");
+        assert_eq!(
+            config.database_url(),
+            "sqlite:///var/lib/agentry/agentry.db?mode=rwc"
+        );
+    }
+}

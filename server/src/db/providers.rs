@@ -1,0 +1,201 @@
+//! The `llm_providers` table.
+
+use contracts::{Provider, ProviderKind, ProviderSummary, ValidationStatus};
+use sea_orm::entity::prelude::*;
+use sea_orm::{ConnectionTrait, DbErr, ExprTrait, QueryOrder, QuerySelect};
+
+use super::{corrupt, to_u64};
+
+#[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+#[sea_orm(table_name = "llm_providers")]
+pub struct Model {
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub id: Uuid,
+    pub name: String,
+    pub kind: String,
+    pub base_url: Option<String>,
+    pub api_key_ciphertext: Option<Vec<u8>>,
+    pub api_key_hint: Option<String>,
+    pub validation_status: String,
+    pub validation_error: Option<String>,
+    pub validated_at: Option<DateTimeUtc>,
+    pub latency_ms: Option<i64>,
+    #[sea_orm(column_type = "JsonBinary")]
+    pub models: Json,
+    pub is_active: bool,
+    pub revision: i64,
+    pub created_at: DateTimeUtc,
+    pub updated_at: DateTimeUtc,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}
+
+impl Model {
+    pub fn kind(&self) -> Result<ProviderKind, DbErr> {
+        ProviderKind::parse(&self.kind).ok_or_else(|| corrupt("provider kind", &self.kind))
+    }
+
+    pub fn status(&self) -> Result<ValidationStatus, DbErr> {
+        ValidationStatus::parse(&self.validation_status)
+            .ok_or_else(|| corrupt("validation status", &self.validation_status))
+    }
+
+    /// The wire form. The ciphertext never leaves this function.
+    pub fn to_contract(&self) -> Result<Provider, DbErr> {
+        Ok(Provider {
+            id: self.id,
+            name: self.name.clone(),
+            kind: self.kind()?,
+            base_url: self.base_url.clone(),
+            has_api_key: self.api_key_ciphertext.is_some(),
+            api_key_hint: self.api_key_hint.clone(),
+            validation_status: self.status()?,
+            validation_error: self.validation_error.clone(),
+            validated_at: self.validated_at,
+            latency_ms: self.latency_ms.map(to_u64),
+            models: serde_json::from_value(self.models.clone()).unwrap_or_default(),
+            is_active: self.is_active,
+            revision: to_u64(self.revision),
+            created_at: self.created_at,
+            updated_at: self.updated_at,
+        })
+    }
+
+    pub fn to_summary(&self) -> Result<ProviderSummary, DbErr> {
+        Ok(ProviderSummary {
+            id: self.id,
+            name: self.name.clone(),
+            kind: self.kind()?,
+            validation_status: self.status()?,
+            is_active: self.is_active,
+        })
+    }
+}
+
+pub async fn find(db: &impl ConnectionTrait, id: Uuid) -> Result<Option<Model>, DbErr> {
+    Entity::find_by_id(id).one(db).await
+}
+
+/// Active providers in creation order (ids are time-ordered).
+pub async fn list_active(
+    db: &impl ConnectionTrait,
+    limit: u64,
+    offset: u64,
+) -> Result<(Vec<Model>, u64), DbErr> {
+    let query = Entity::find().filter(Column::IsActive.eq(true));
+    let total = query.clone().count(db).await?;
+    let items = query
+        .order_by_asc(Column::Id)
+        .limit(limit)
+        .offset(offset)
+        .all(db)
+        .await?;
+    Ok((items, total))
+}
+
+pub async fn find_many(db: &impl ConnectionTrait, ids: &[Uuid]) -> Result<Vec<Model>, DbErr> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    Entity::find()
+        .filter(Column::Id.is_in(ids.iter().copied()))
+        .all(db)
+        .await
+}
+
+pub async fn insert(db: &impl ConnectionTrait, model: Model) -> Result<Model, DbErr> {
+    ActiveModel::from(model).insert(db).await
+}
+
+/// Replaces the configuration of an active provider, bumping its revision and resetting its
+/// validation state. `None` when no active provider has this id.
+pub async fn update(db: &impl ConnectionTrait, model: Model) -> Result<Option<Model>, DbErr> {
+    let result = Entity::update_many()
+        .col_expr(Column::Name, Expr::value(model.name.clone()))
+        .col_expr(Column::Kind, Expr::value(model.kind.clone()))
+        .col_expr(Column::BaseUrl, Expr::value(model.base_url.clone()))
+        .col_expr(
+            Column::ApiKeyCiphertext,
+            Expr::value(model.api_key_ciphertext.clone()),
+        )
+        .col_expr(Column::ApiKeyHint, Expr::value(model.api_key_hint.clone()))
+        .col_expr(
+            Column::ValidationStatus,
+            Expr::value(ValidationStatus::Pending.as_str()),
+        )
+        .col_expr(Column::ValidationError, Expr::value(Option::<String>::None))
+        .col_expr(Column::Revision, Expr::col(Column::Revision).add(1))
+        .col_expr(Column::UpdatedAt, Expr::value(model.updated_at))
+        .filter(Column::Id.eq(model.id))
+        .filter(Column::IsActive.eq(true))
+        .exec(db)
+        .await?;
+    if result.rows_affected == 0 {
+        return Ok(None);
+    }
+    find(db, model.id).await
+}
+
+/// Deletes a provider no agent references; `Ok(false)` when agents still do (the caller then
+/// soft-deletes). Relying on the foreign key makes this race-free.
+pub async fn delete(db: &impl ConnectionTrait, id: Uuid) -> Result<bool, DbErr> {
+    match Entity::delete_by_id(id).exec(db).await {
+        Ok(_) => Ok(true),
+        Err(err) => match err.sql_err() {
+            Some(sea_orm::SqlErr::ForeignKeyConstraintViolation(_)) => Ok(false),
+            _ => Err(err),
+        },
+    }
+}
+
+pub async fn soft_delete(
+    db: &impl ConnectionTrait,
+    id: Uuid,
+    now: DateTimeUtc,
+) -> Result<(), DbErr> {
+    Entity::update_many()
+        .col_expr(Column::IsActive, Expr::value(false))
+        .col_expr(Column::Revision, Expr::col(Column::Revision).add(1))
+        .col_expr(Column::UpdatedAt, Expr::value(now))
+        .filter(Column::Id.eq(id))
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+/// Every provider with a stored key, for key rotation.
+pub async fn with_keys(db: &impl ConnectionTrait) -> Result<Vec<Model>, DbErr> {
+    Entity::find()
+        .filter(Column::ApiKeyCiphertext.is_not_null())
+        .order_by_asc(Column::Id)
+        .all(db)
+        .await
+}
+
+/// Replaces one ciphertext if it is still the one that was read (rotation may race an update).
+pub async fn replace_ciphertext(
+    db: &impl ConnectionTrait,
+    id: Uuid,
+    old: Vec<u8>,
+    new: Vec<u8>,
+) -> Result<bool, DbErr> {
+    let result = Entity::update_many()
+        .col_expr(Column::ApiKeyCiphertext, Expr::value(new))
+        .filter(Column::Id.eq(id))
+        .filter(Column::ApiKeyCiphertext.eq(old))
+        .exec(db)
+        .await?;
+    Ok(result.rows_affected == 1)
+}
+
+/// Binds a provider's key ciphertext to its row and field.
+pub fn api_key_context(id: Uuid) -> crate::secrets::SecretContext<'static> {
+    crate::secrets::SecretContext {
+        table: "llm_providers",
+        row_id: id,
+        field: "api_key",
+    }
+}

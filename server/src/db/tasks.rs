@@ -1,0 +1,102 @@
+//! The `task_configs` table.
+
+use contracts::TaskSummary;
+use sea_orm::entity::prelude::*;
+use sea_orm::{ConnectionTrait, DbErr, ExprTrait, QueryOrder, QuerySelect};
+
+#[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+#[sea_orm(table_name = "task_configs")]
+pub struct Model {
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub id: Uuid,
+    pub name: String,
+    pub description: String,
+    #[sea_orm(column_type = "JsonBinary", nullable)]
+    pub request_schema: Option<Json>,
+    #[sea_orm(column_type = "JsonBinary")]
+    pub response_schema: Json,
+    pub revision: i64,
+    pub created_at: DateTimeUtc,
+    pub updated_at: DateTimeUtc,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}
+
+impl Model {
+    pub fn to_summary(&self) -> TaskSummary {
+        TaskSummary {
+            id: self.id,
+            name: self.name.clone(),
+            description: self.description.clone(),
+        }
+    }
+}
+
+pub async fn find(db: &impl ConnectionTrait, id: Uuid) -> Result<Option<Model>, DbErr> {
+    Entity::find_by_id(id).one(db).await
+}
+
+pub async fn find_many(db: &impl ConnectionTrait, ids: &[Uuid]) -> Result<Vec<Model>, DbErr> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    Entity::find()
+        .filter(Column::Id.is_in(ids.iter().copied()))
+        .order_by_asc(Column::Id)
+        .all(db)
+        .await
+}
+
+/// Tasks in creation order (ids are time-ordered), with the total count.
+pub async fn list(
+    db: &impl ConnectionTrait,
+    limit: u64,
+    offset: u64,
+) -> Result<(Vec<Model>, u64), DbErr> {
+    let total = Entity::find().count(db).await?;
+    let items = Entity::find()
+        .order_by_asc(Column::Id)
+        .limit(limit)
+        .offset(offset)
+        .all(db)
+        .await?;
+    Ok((items, total))
+}
+
+pub async fn insert(db: &impl ConnectionTrait, model: Model) -> Result<Model, DbErr> {
+    ActiveModel::from(model).insert(db).await
+}
+
+/// Replaces a task's configuration and bumps its revision; `None` if it does not exist.
+pub async fn update(db: &impl ConnectionTrait, model: Model) -> Result<Option<Model>, DbErr> {
+    let result = Entity::update_many()
+        .col_expr(Column::Name, Expr::value(model.name.clone()))
+        .col_expr(Column::Description, Expr::value(model.description.clone()))
+        .col_expr(
+            Column::RequestSchema,
+            Expr::value(model.request_schema.clone()),
+        )
+        .col_expr(
+            Column::ResponseSchema,
+            Expr::value(model.response_schema.clone()),
+        )
+        .col_expr(Column::Revision, Expr::col(Column::Revision).add(1))
+        .col_expr(Column::UpdatedAt, Expr::value(model.updated_at))
+        .filter(Column::Id.eq(model.id))
+        .exec(db)
+        .await?;
+    if result.rows_affected == 0 {
+        return Ok(None);
+    }
+    find(db, model.id).await
+}
+
+/// Deletes a task. The foreign key from assignments (ON DELETE RESTRICT) refuses while it is
+/// assigned, which the caller maps to 409. `false` if it did not exist.
+pub async fn delete(db: &impl ConnectionTrait, id: Uuid) -> Result<bool, DbErr> {
+    let result = Entity::delete_by_id(id).exec(db).await?;
+    Ok(result.rows_affected == 1)
+}

@@ -1,0 +1,107 @@
+//! What a valid agent configuration is: prompts, a checked template, parameter ranges.
+
+use contracts::CreateAgent;
+
+use super::fields::{MAX_DESCRIPTION_CHARS, MAX_PROMPT_BYTES, Problems, check_name, check_text};
+use crate::error::ApiError;
+
+pub const MAX_MODEL_CHARS: usize = 200;
+pub const MAX_RETRIES: u32 = 10;
+pub const MAX_TIMEOUT_SECS: u32 = 3_600;
+pub const MAX_TEMPERATURE: f64 = 2.0;
+pub const MAX_MAX_TOKENS: u32 = 1_000_000;
+
+/// Checks everything about an agent body that needs no database. Returns it with the name and
+/// model trimmed.
+pub fn validate(mut input: CreateAgent) -> Result<CreateAgent, ApiError> {
+    let mut problems = Problems::new();
+    input.name = check_name(&mut problems, "/name", &input.name);
+    check_text(
+        &mut problems,
+        "/description",
+        &input.description,
+        MAX_DESCRIPTION_CHARS,
+    );
+
+    input.model = input.model.trim().to_owned();
+    if input.model.is_empty() {
+        problems.add("/model", "must not be empty");
+    } else if input.model.chars().count() > MAX_MODEL_CHARS {
+        problems.add(
+            "/model",
+            format!("must be at most {MAX_MODEL_CHARS} characters"),
+        );
+    }
+
+    if input.system_prompt.trim().is_empty() {
+        problems.add("/system_prompt", "is required and must not be blank");
+    } else if input.system_prompt.len() > MAX_PROMPT_BYTES {
+        problems.add(
+            "/system_prompt",
+            format!("must be at most {MAX_PROMPT_BYTES} bytes"),
+        );
+    }
+
+    if let Some(template) = &input.user_prompt {
+        if template.len() > MAX_PROMPT_BYTES {
+            problems.add(
+                "/user_prompt",
+                format!("must be at most {MAX_PROMPT_BYTES} bytes"),
+            );
+        } else if let Err(message) = check_template(template) {
+            problems.add("/user_prompt", message);
+        }
+    }
+
+    if let Some(t) = input.temperature
+        && !(t.is_finite() && (0.0..=MAX_TEMPERATURE).contains(&t))
+    {
+        problems.add(
+            "/temperature",
+            format!("must be between 0 and {MAX_TEMPERATURE}"),
+        );
+    }
+    if let Some(max_tokens) = input.max_tokens
+        && (max_tokens == 0 || max_tokens > MAX_MAX_TOKENS)
+    {
+        problems.add(
+            "/max_tokens",
+            format!("must be greater than 0 and at most {MAX_MAX_TOKENS}"),
+        );
+    }
+    if input.max_retries > MAX_RETRIES {
+        problems.add(
+            "/max_retries",
+            format!("must be between 0 and {MAX_RETRIES}"),
+        );
+    }
+    if input.timeout_secs == 0 || input.timeout_secs > MAX_TIMEOUT_SECS {
+        problems.add(
+            "/timeout_secs",
+            format!("must be between 1 and {MAX_TIMEOUT_SECS}"),
+        );
+    }
+    problems.finish(input)
+}
+
+/// Compiles a user prompt template so syntax errors surface when it is saved, not at run time.
+pub fn check_template(source: &str) -> Result<(), String> {
+    let env = minijinja::Environment::new();
+    env.template_from_str(source)
+        .map(|_| ())
+        .map_err(|err| format!("is not a valid template: {err}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn template_syntax_is_checked() {
+        assert!(check_template("Classify: {{ input.text }}").is_ok());
+        assert!(check_template("{% for x in items %}{{ x }}{% endfor %}").is_ok());
+        for bad in ["{{ input", "{% if %}", "{% for x in y %}", "{{ a | }}"] {
+            assert!(check_template(bad).is_err(), "{bad:?} was accepted");
+        }
+    }
+}

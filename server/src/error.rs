@@ -1,0 +1,212 @@
+//! The HTTP edge's error type: every failure becomes an RFC 9457 problem+json response.
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use contracts::{FieldError, Problem, ProblemCode};
+use sea_orm::{DbErr, SqlErr};
+
+/// Media type of every error body.
+pub const PROBLEM_JSON: &str = "application/problem+json";
+
+/// Everything a handler can fail with. `status()` and `code()` are exhaustive so a new variant
+/// cannot be added without deciding both.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("{0}")]
+    MalformedJson(String),
+    #[error("expected a request body with Content-Type: application/json")]
+    UnsupportedMediaType,
+    #[error("the request body is larger than {0} bytes")]
+    PayloadTooLarge(usize),
+    #[error("{0}")]
+    InvalidParameter(String),
+    #[error("the request is invalid")]
+    Validation(Vec<FieldError>),
+    #[error("missing or invalid API token")]
+    Unauthorized,
+    #[error("no {resource} with id {id}")]
+    NotFound { resource: &'static str, id: String },
+    #[error("no route for {0}")]
+    RouteNotFound(String),
+    #[error("method not allowed")]
+    MethodNotAllowed,
+    #[error("a {0} with this name already exists")]
+    DuplicateName(&'static str),
+    #[error("the task is already assigned to this agent")]
+    DuplicateAssignment,
+    #[error("the task is assigned to {0} agent(s); unassign it first")]
+    TaskAssigned(u64),
+    #[error("{0}")]
+    Unavailable(String),
+    #[error("internal error")]
+    Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+impl ApiError {
+    pub fn status(&self) -> StatusCode {
+        match self {
+            ApiError::MalformedJson(_) | ApiError::InvalidParameter(_) => StatusCode::BAD_REQUEST,
+            ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
+            ApiError::NotFound { .. } | ApiError::RouteNotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            ApiError::DuplicateName(_)
+            | ApiError::DuplicateAssignment
+            | ApiError::TaskAssigned(_) => StatusCode::CONFLICT,
+            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    pub fn code(&self) -> ProblemCode {
+        match self {
+            ApiError::MalformedJson(_) => ProblemCode::MalformedJson,
+            ApiError::UnsupportedMediaType => ProblemCode::UnsupportedMediaType,
+            ApiError::PayloadTooLarge(_) => ProblemCode::PayloadTooLarge,
+            ApiError::InvalidParameter(_) => ProblemCode::InvalidParameter,
+            ApiError::Validation(_) => ProblemCode::ValidationFailed,
+            ApiError::Unauthorized => ProblemCode::Unauthorized,
+            ApiError::NotFound { .. } => ProblemCode::NotFound,
+            ApiError::RouteNotFound(_) => ProblemCode::RouteNotFound,
+            ApiError::MethodNotAllowed => ProblemCode::MethodNotAllowed,
+            ApiError::DuplicateName(_) => ProblemCode::DuplicateName,
+            ApiError::DuplicateAssignment => ProblemCode::DuplicateAssignment,
+            ApiError::TaskAssigned(_) => ProblemCode::TaskAssigned,
+            ApiError::Unavailable(_) => ProblemCode::Unavailable,
+            ApiError::Internal(_) => ProblemCode::Internal,
+        }
+    }
+
+    pub fn not_found(resource: &'static str, id: impl ToString) -> ApiError {
+        ApiError::NotFound {
+            resource,
+            id: id.to_string(),
+        }
+    }
+
+    /// One field problem as a 422.
+    pub fn field(path: impl Into<String>, message: impl Into<String>) -> ApiError {
+        ApiError::Validation(vec![FieldError {
+            path: path.into(),
+            message: message.into(),
+        }])
+    }
+
+    pub fn internal(err: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> ApiError {
+        ApiError::Internal(err.into())
+    }
+
+    fn problem(&self) -> Problem {
+        let status = self.status();
+        let code = self.code();
+        let detail = match self {
+            // 5xx never leak internals: the cause is logged, the client gets a fixed text.
+            ApiError::Internal(_) => {
+                Some("The server failed to handle the request; see its log.".to_owned())
+            }
+            ApiError::Validation(errors) if errors.len() == 1 => errors
+                .first()
+                .map(|e| format!("{}: {}", display_path(&e.path), e.message)),
+            other => Some(other.to_string()),
+        };
+        let errors = match self {
+            ApiError::Validation(errors) => errors.clone(),
+            _ => Vec::new(),
+        };
+        Problem {
+            problem_type: format!("urn:agentry:problem:{}", code_str(code)),
+            title: status.canonical_reason().unwrap_or("Error").to_owned(),
+            status: status.as_u16(),
+            detail,
+            code,
+            errors,
+        }
+    }
+}
+
+fn display_path(path: &str) -> &str {
+    if path.is_empty() { "(body)" } else { path }
+}
+
+fn code_str(code: ProblemCode) -> String {
+    serde_json::to_value(code)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_else(|| "error".to_owned())
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        match &self {
+            ApiError::Internal(err) => {
+                tracing::error!(error = %ErrorChain(err.as_ref()), "request failed");
+            }
+            other => tracing::debug!(code = ?other.code(), "request rejected: {other}"),
+        }
+        let status = self.status();
+        let body = serde_json::to_vec(&self.problem()).unwrap_or_default();
+        let mut response = (status, body).into_response();
+        response
+            .headers_mut()
+            .insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
+        response
+    }
+}
+
+/// Displays an error with its whole `source()` chain, for the one log line a 5xx gets.
+pub struct ErrorChain<'a>(pub &'a (dyn std::error::Error + 'static));
+
+impl std::fmt::Display for ErrorChain<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.0)?;
+        let mut source = self.0.source();
+        while let Some(err) = source {
+            write!(f, ": {err}")?;
+            source = err.source();
+        }
+        Ok(())
+    }
+}
+
+impl From<DbErr> for ApiError {
+    fn from(err: DbErr) -> ApiError {
+        ApiError::internal(err)
+    }
+}
+
+/// Maps constraint violations at the query site, so the same code works on SQLite and
+/// PostgreSQL (`DbErr::sql_err` classifies both).
+pub trait ResultExt<T> {
+    /// A unique violation becomes `on_unique`.
+    fn on_unique(self, on_unique: ApiError) -> Result<T, ApiError>;
+    /// A foreign-key violation becomes `on_fk`.
+    fn on_foreign_key(self, on_fk: ApiError) -> Result<T, ApiError>;
+    /// Both at once, for writes that can violate either.
+    fn on_constraint(self, on_unique: ApiError, on_fk: ApiError) -> Result<T, ApiError>;
+}
+
+impl<T> ResultExt<T> for Result<T, DbErr> {
+    fn on_unique(self, on_unique: ApiError) -> Result<T, ApiError> {
+        self.map_err(|err| match err.sql_err() {
+            Some(SqlErr::UniqueConstraintViolation(_)) => on_unique,
+            _ => ApiError::from(err),
+        })
+    }
+
+    fn on_foreign_key(self, on_fk: ApiError) -> Result<T, ApiError> {
+        self.map_err(|err| match err.sql_err() {
+            Some(SqlErr::ForeignKeyConstraintViolation(_)) => on_fk,
+            _ => ApiError::from(err),
+        })
+    }
+
+    fn on_constraint(self, on_unique: ApiError, on_fk: ApiError) -> Result<T, ApiError> {
+        self.map_err(|err| match err.sql_err() {
+            Some(SqlErr::UniqueConstraintViolation(_)) => on_unique,
+            Some(SqlErr::ForeignKeyConstraintViolation(_)) => on_fk,
+            _ => ApiError::from(err),
+        })
+    }
+}

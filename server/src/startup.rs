@@ -1,0 +1,178 @@
+//! Building and running the application: bind first, then serve, so tests can use port 0 and
+//! know the address before the first request.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use anyhow::Context;
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::{HeaderName, HeaderValue, Request};
+use axum::middleware;
+use sea_orm::DatabaseConnection;
+use tokio::net::TcpListener;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::set_header::SetResponseHeaderLayer;
+use tower_http::trace::TraceLayer;
+
+use crate::config::Config;
+use crate::db::connect::{connect, migrate};
+use crate::extract::MAX_BODY_BYTES;
+use crate::secrets::{KeySource, Keyring, load_keyring};
+use crate::state::AppState;
+use crate::{auth, routes};
+
+pub struct Application {
+    listener: TcpListener,
+    router: Router,
+    local_addr: SocketAddr,
+    state: AppState,
+}
+
+impl Application {
+    /// Binds `config.bind` and builds the application.
+    pub async fn build(config: Config) -> anyhow::Result<Application> {
+        config.check(config.bind)?;
+        let listener = TcpListener::bind(config.bind)
+            .await
+            .with_context(|| format!("cannot listen on {}", config.bind))?;
+        Application::build_with_listener(config, listener).await
+    }
+
+    /// Builds the application on an already bound listener (tests bind 127.0.0.1:0).
+    pub async fn build_with_listener(
+        config: Config,
+        listener: TcpListener,
+    ) -> anyhow::Result<Application> {
+        let local_addr = listener.local_addr()?;
+        config.check(local_addr)?;
+        let keyring = open_keyring(&config)?;
+        let db = open_database(&config).await?;
+        let state = AppState {
+            db,
+            keyring: Arc::new(keyring),
+            config: Arc::new(config),
+        };
+        let router = app(state.clone());
+        Ok(Application {
+            listener,
+            router,
+            local_addr,
+            state,
+        })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// Serves until `shutdown` completes, then finishes in-flight requests and returns.
+    pub async fn run_until_stopped(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        tracing::info!(addr = %self.local_addr, "listening on http://{}", self.local_addr);
+        axum::serve(self.listener, self.router)
+            .with_graceful_shutdown(shutdown)
+            .await?;
+        self.state.db.close_by_ref().await.ok();
+        tracing::info!("stopped");
+        Ok(())
+    }
+}
+
+/// The router with every middleware, over the given state.
+pub fn app(state: AppState) -> Router {
+    let request_id = HeaderName::from_static("x-request-id");
+    routes::router()
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            auth::require_token,
+        ))
+        .with_state(state)
+        .layer(SetResponseHeaderLayer::if_not_present(
+            HeaderName::from_static("x-content-type-options"),
+            HeaderValue::from_static("nosniff"),
+        ))
+        .layer(PropagateRequestIdLayer::new(request_id.clone()))
+        .layer(
+            TraceLayer::new_for_http().make_span_with(|request: &Request<_>| {
+                let id = request
+                    .headers()
+                    .get("x-request-id")
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or("");
+                tracing::info_span!(
+                    "http.request",
+                    method = %request.method(),
+                    path = %request.uri().path(),
+                    request_id = %id,
+                )
+            }),
+        )
+        .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
+}
+
+/// Loads the encryption keys; a generated development key is announced loudly.
+pub fn open_keyring(config: &Config) -> anyhow::Result<Keyring> {
+    let (keyring, source) = load_keyring(
+        config.encryption_key.as_deref(),
+        &config.encryption_keys_old,
+        &config.data_dir,
+    )?;
+    match source {
+        KeySource::Generated(path) => tracing::warn!(
+            path = %path.display(),
+            "AGENTRY_ENCRYPTION_KEY is not set: generated a key into {}. Anyone who can read \
+             that file can decrypt stored API keys; in production set AGENTRY_ENCRYPTION_KEY \
+             (see `agentry keys generate`) and keep it out of the data directory.",
+            path.display()
+        ),
+        KeySource::File(path) => tracing::info!(
+            path = %path.display(),
+            key_id = %keyring.current_key_id(),
+            "using the encryption key from the data directory"
+        ),
+        KeySource::Env => tracing::info!(
+            key_id = %keyring.current_key_id(),
+            "using AGENTRY_ENCRYPTION_KEY"
+        ),
+    }
+    Ok(keyring)
+}
+
+/// Connects and applies pending migrations. The SQLite default lives in the data directory,
+/// which is created if missing.
+pub async fn open_database(config: &Config) -> anyhow::Result<DatabaseConnection> {
+    std::fs::create_dir_all(&config.data_dir).with_context(|| {
+        format!(
+            "cannot create the data directory {}",
+            config.data_dir.display()
+        )
+    })?;
+    let url = config.database_url();
+    let db = connect(&url)
+        .await
+        .with_context(|| format!("cannot open the database ({})", redact_url(&url)))?;
+    migrate(&db)
+        .await
+        .context("cannot apply database migrations")?;
+    Ok(db)
+}
+
+/// A database URL without its password, for messages.
+pub fn redact_url(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut parsed) if parsed.password().is_some() => {
+            let _ = parsed.set_password(Some("***"));
+            parsed.to_string()
+        }
+        _ => url.to_owned(),
+    }
+}

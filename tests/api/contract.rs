@@ -1,0 +1,255 @@
+//! The OpenAPI contract: the committed document is what the code generates, is what the
+//! server serves, and every documented operation and status is exercised and matches.
+
+use std::collections::BTreeSet;
+
+use agentry_tests::contract::{documented, openapi_path};
+use agentry_tests::{Backend, TestApp, agent_body, db_tests, task_body};
+use reqwest::Method;
+use serde_json::json;
+use uuid::Uuid;
+
+#[test]
+fn committed_openapi_matches_the_code() {
+    let generated = agentry::routes::openapi_json();
+    let committed = std::fs::read_to_string(openapi_path()).unwrap_or_default();
+    if generated != committed {
+        if std::env::var_os("AGENTRY_UPDATE_OPENAPI").is_some() {
+            std::fs::write(openapi_path(), &generated).unwrap();
+            return;
+        }
+        panic!(
+            "contracts/openapi.json is stale: run `just openapi` (or `cargo run -- openapi \
+             --output contracts/openapi.json`) and commit it"
+        );
+    }
+    let doc: serde_json::Value = serde_json::from_str(&generated).unwrap();
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3.1"));
+}
+
+async fn served_document_is_the_committed_one(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let served = app.send(app.raw(Method::GET, "/openapi.json")).await;
+    served.assert_status(200);
+    let committed = std::fs::read_to_string(openapi_path()).unwrap();
+    assert_eq!(served.text, committed);
+}
+
+/// Walks every documented operation through every documented status, validating each
+/// response body against the document, then checks nothing documented was left out.
+async fn every_documented_operation_and_status_is_exercised(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let ghost = Uuid::now_v7();
+
+    // providers
+    app.get("/api/providers").await.assert_status(200);
+    app.get("/api/providers?limit=0").await.assert_status(400);
+    let provider = app.ollama_provider("p").await;
+    app.create_provider(&json!({"name": "p", "kind": "ollama", "base_url": "http://h"}))
+        .await
+        .assert_status(409);
+    app.create_provider(&json!({"name": "q", "kind": "ollama"}))
+        .await
+        .assert_status(422);
+    let p_path = format!("/api/providers/{provider}");
+    app.get(&p_path).await.assert_status(200);
+    app.get(&format!("/api/providers/{ghost}"))
+        .await
+        .assert_status(404);
+    let other_provider = app.ollama_provider("other").await;
+    app.put(
+        &p_path,
+        &json!({"name": "p", "kind": "ollama", "base_url": "http://h2"}),
+    )
+    .await
+    .assert_status(200);
+    app.put(
+        &p_path,
+        &json!({"name": "other", "kind": "ollama", "base_url": "http://h2"}),
+    )
+    .await
+    .assert_status(409);
+    app.put(&p_path, &json!({"name": "p", "kind": "ollama"}))
+        .await
+        .assert_status(422);
+    app.put(
+        &format!("/api/providers/{ghost}"),
+        &json!({"name": "z", "kind": "ollama", "base_url": "http://h"}),
+    )
+    .await
+    .assert_status(404);
+    app.delete(&format!("/api/providers/{other_provider}"))
+        .await
+        .assert_status(204);
+    app.delete(&format!("/api/providers/{ghost}"))
+        .await
+        .assert_status(404);
+
+    // tasks
+    app.get("/api/tasks").await.assert_status(200);
+    app.get("/api/tasks?limit=x").await.assert_status(400);
+    let task = app.simple_task("t").await;
+    app.create_task(&task_body("t")).await.assert_status(409);
+    app.create_task(&json!({"name": "u", "response_schema": {"type": 1}}))
+        .await
+        .assert_status(422);
+    let t_path = format!("/api/tasks/{task}");
+    app.get(&t_path).await.assert_status(200);
+    app.get(&format!("/api/tasks/{ghost}"))
+        .await
+        .assert_status(404);
+    app.put(&t_path, &task_body("t")).await.assert_status(200);
+    app.simple_task("t2").await;
+    app.put(&t_path, &task_body("t2")).await.assert_status(409);
+    app.put(&t_path, &json!({"name": "t", "response_schema": 5}))
+        .await
+        .assert_status(422);
+    app.put(&format!("/api/tasks/{ghost}"), &task_body("z"))
+        .await
+        .assert_status(404);
+
+    // agents
+    app.get("/api/agents").await.assert_status(200);
+    app.get("/api/agents?offset=x").await.assert_status(400);
+    let agent = app.agent_on("a", provider).await;
+    app.create_agent(&agent_body("a", provider))
+        .await
+        .assert_status(409);
+    app.create_agent(&agent_body("b", ghost))
+        .await
+        .assert_status(404);
+    app.create_agent(&json!({"name": "b"}))
+        .await
+        .assert_status(422);
+    let a_path = format!("/api/agents/{agent}");
+    app.get(&a_path).await.assert_status(200);
+    app.get(&format!("/api/agents/{ghost}"))
+        .await
+        .assert_status(404);
+    app.put(&a_path, &agent_body("a", provider))
+        .await
+        .assert_status(200);
+    app.agent_on("a2", provider).await;
+    app.put(&a_path, &agent_body("a2", provider))
+        .await
+        .assert_status(409);
+    app.put(&a_path, &json!({"name": "a"}))
+        .await
+        .assert_status(422);
+    app.put(&format!("/api/agents/{ghost}"), &agent_body("z", provider))
+        .await
+        .assert_status(404);
+
+    // assignments
+    let at_path = format!("/api/agents/{agent}/tasks");
+    app.get(&at_path).await.assert_status(200);
+    app.get(&format!("{at_path}?limit=999"))
+        .await
+        .assert_status(400);
+    app.get(&format!("/api/agents/{ghost}/tasks"))
+        .await
+        .assert_status(404);
+    app.assign(agent, task).await.assert_status(201);
+    app.assign(agent, task).await.assert_status(409);
+    app.assign(agent, ghost).await.assert_status(404);
+    app.post(&at_path, &json!({"task": 1}))
+        .await
+        .assert_status(422);
+    app.delete(&t_path).await.assert_status(409);
+    app.delete(&format!("{at_path}/{task}"))
+        .await
+        .assert_status(204);
+    app.delete(&format!("{at_path}/{task}"))
+        .await
+        .assert_status(404);
+    app.delete(&t_path).await.assert_status(204);
+    app.delete(&format!("/api/tasks/{ghost}"))
+        .await
+        .assert_status(404);
+    app.delete(&a_path).await.assert_status(204);
+    app.delete(&a_path).await.assert_status(404);
+
+    // request-level problems on every operation that takes a body
+    let bodies: Vec<(Method, String)> = vec![
+        (Method::POST, "/api/providers".into()),
+        (Method::PUT, p_path.clone()),
+        (Method::POST, "/api/tasks".into()),
+        (Method::PUT, format!("/api/tasks/{ghost}")),
+        (Method::POST, "/api/agents".into()),
+        (Method::PUT, format!("/api/agents/{ghost}")),
+        (Method::POST, format!("/api/agents/{ghost}/tasks")),
+    ];
+    let huge = "x".repeat(1024 * 1024 + 1);
+    for (method, path) in &bodies {
+        let malformed = app
+            .send(
+                app.raw(method.clone(), path)
+                    .header("content-type", "application/json")
+                    .body("{"),
+            )
+            .await;
+        record(&app, method, path, &malformed, 400);
+        let not_json = app.send(app.raw(method.clone(), path).body("{}")).await;
+        record(&app, method, path, &not_json, 415);
+        let too_big = app
+            .send(
+                app.raw(method.clone(), path)
+                    .header("content-type", "application/json")
+                    .body(huge.clone()),
+            )
+            .await;
+        record(&app, method, path, &too_big, 413);
+    }
+
+    // health
+    app.get("/healthz").await.assert_status(200);
+    app.get("/readyz").await.assert_status(200);
+
+    // 401 on every /api operation
+    let locked = TestApp::spawn_with(backend, |c| {
+        c.api_token = Some("contract-token-0123456789".into())
+    })
+    .await;
+    let operations: BTreeSet<(String, String)> =
+        documented().into_iter().map(|(m, p, _)| (m, p)).collect();
+    for (method, template) in operations.iter().filter(|(_, p)| p.starts_with("/api/")) {
+        let path = template
+            .replace("{id}", &ghost.to_string())
+            .replace("{task_id}", &ghost.to_string());
+        let method = Method::from_bytes(method.as_bytes()).unwrap();
+        let resp = locked
+            .send(
+                locked
+                    .client
+                    .request(method.clone(), format!("{}{path}", locked.base_url)),
+            )
+            .await;
+        record(&app, &method, &path, &resp, 401);
+    }
+
+    // Only statuses that need a broken environment are exercised elsewhere.
+    let elsewhere: BTreeSet<(String, String, u16)> =
+        [("GET".to_owned(), "/readyz".to_owned(), 503)]
+            .into_iter()
+            .collect();
+    let missing: Vec<_> = documented()
+        .difference(&app.covered())
+        .filter(|triple| !elsewhere.contains(*triple))
+        .cloned()
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "documented but never exercised: {missing:#?}"
+    );
+}
+
+/// Checks a raw response against the contract, records it, and asserts its status.
+fn record(app: &TestApp, method: &Method, path: &str, resp: &agentry_tests::Resp, status: u16) {
+    resp.assert_status(status);
+    agentry_tests::contract::check_response(method, path, resp, &app.coverage);
+}
+
+db_tests!(
+    served_document_is_the_committed_one,
+    every_documented_operation_and_status_is_exercised
+);

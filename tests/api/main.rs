@@ -1,0 +1,17 @@
+//! Black-box tests of the HTTP API, each against the real server on port 0, on SQLite and on
+//! PostgreSQL.
+#![allow(
+    clippy::expect_used,
+    clippy::unwrap_used,
+    reason = "tests: a failed expectation is a failed test"
+)]
+
+mod agents;
+mod assignments;
+mod auth;
+mod cli;
+mod contract;
+mod errors;
+mod health;
+mod providers;
+mod tasks;

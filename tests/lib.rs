@@ -1,0 +1,372 @@
+#![allow(
+    clippy::expect_used,
+    clippy::unwrap_used,
+    reason = "test harness: a failed expectation is a failed test"
+)]
+
+//! Test harness: the real Agentry server in-process on 127.0.0.1:0 with its own database
+//! (a SQLite file in a temp dir, or a PostgreSQL database created and dropped per test), and
+//! an HTTP client whose every response is checked against the committed OpenAPI document.
+
+pub mod contract;
+pub mod postgres;
+
+use std::collections::BTreeSet;
+use std::sync::{Arc, Mutex};
+
+use agentry::{Application, Config};
+use reqwest::{Method, StatusCode, header::HeaderMap};
+use serde_json::{Value, json};
+use tokio::sync::oneshot;
+use uuid::Uuid;
+
+pub use contract::Coverage;
+pub use postgres::PgDatabase;
+
+/// Which database a test runs against. Every black-box test runs on both.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// Declares each listed `async fn name(backend: Backend)` as two tests, `sqlite::name` and
+/// `postgres::name`.
+#[macro_export]
+macro_rules! db_tests {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name($crate::Backend::Sqlite).await
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name($crate::Backend::Postgres).await
+                }
+            )*
+        }
+    };
+}
+
+/// A 32-byte key (base64) for tests that set AGENTRY_ENCRYPTION_KEY.
+pub const TEST_KEY: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
+
+/// A running server and a client for it.
+pub struct TestApp {
+    pub base_url: String,
+    pub client: reqwest::Client,
+    /// Sent as `Authorization: Bearer` on every request when set.
+    pub token: Option<String>,
+    pub config: Config,
+    pub coverage: Arc<Mutex<Coverage>>,
+    shutdown: Option<oneshot::Sender<()>>,
+    server: Option<tokio::task::JoinHandle<()>>,
+    pub data_dir: tempfile::TempDir,
+    pg: Option<PgDatabase>,
+}
+
+/// A response, read whole.
+#[derive(Debug)]
+pub struct Resp {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub text: String,
+}
+
+impl Resp {
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.text).unwrap_or(Value::Null)
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    /// The `id` of a created resource.
+    pub fn id(&self) -> Uuid {
+        self.json()["id"]
+            .as_str()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or_else(|| panic!("no id in {}: {}", self.status, self.text))
+    }
+
+    /// The problem `code` of an error response.
+    pub fn code(&self) -> String {
+        self.json()["code"].as_str().unwrap_or_default().to_owned()
+    }
+
+    #[track_caller]
+    pub fn assert_status(&self, expected: u16) -> &Resp {
+        assert_eq!(
+            self.status.as_u16(),
+            expected,
+            "unexpected status; body: {}",
+            self.text
+        );
+        self
+    }
+
+    /// Asserts a problem response with this status and code; returns its field paths.
+    #[track_caller]
+    pub fn assert_problem(&self, status: u16, code: &str) -> Vec<String> {
+        self.assert_status(status);
+        assert_eq!(
+            self.header("content-type"),
+            Some("application/problem+json"),
+            "problems are problem+json"
+        );
+        assert_eq!(self.code(), code, "body: {}", self.text);
+        self.json()["errors"]
+            .as_array()
+            .map(|errors| {
+                errors
+                    .iter()
+                    .filter_map(|e| e["path"].as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+}
+
+impl TestApp {
+    pub async fn spawn(backend: Backend) -> TestApp {
+        TestApp::spawn_with(backend, |_| {}).await
+    }
+
+    /// Spawns with a config adjusted by `configure` (token, keys, …).
+    pub async fn spawn_with(backend: Backend, configure: impl FnOnce(&mut Config)) -> TestApp {
+        let data_dir = tempfile::tempdir().expect("temp dir");
+        let mut config = Config::with_data_dir(data_dir.path());
+        config.log_filter = "warn".to_owned();
+        let pg = match backend {
+            Backend::Sqlite => None,
+            Backend::Postgres => {
+                let db = PgDatabase::create().await;
+                config.database_url = Some(db.url.clone());
+                Some(db)
+            }
+        };
+        configure(&mut config);
+        TestApp::start(config, data_dir, pg).await
+    }
+
+    /// Starts a server on an existing data directory / database (restart tests).
+    pub async fn start(
+        config: Config,
+        data_dir: tempfile::TempDir,
+        pg: Option<PgDatabase>,
+    ) -> TestApp {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind 127.0.0.1:0");
+        let app = Application::build_with_listener(config.clone(), listener)
+            .await
+            .expect("build application");
+        let base_url = format!("http://{}", app.local_addr());
+        let (tx, rx) = oneshot::channel::<()>();
+        let server = tokio::spawn(async move {
+            app.run_until_stopped(async {
+                let _ = rx.await;
+            })
+            .await
+            .expect("server error");
+        });
+        TestApp {
+            base_url,
+            client: reqwest::Client::builder()
+                .no_proxy()
+                .build()
+                .expect("client"),
+            token: config.api_token.clone(),
+            config,
+            coverage: Arc::new(Mutex::new(Coverage::default())),
+            shutdown: Some(tx),
+            server: Some(server),
+            data_dir,
+            pg,
+        }
+    }
+
+    /// Stops the server gracefully and hands back its data directory and database, so a
+    /// test can start another server on the same data.
+    pub async fn stop(mut self) -> (Config, tempfile::TempDir, Option<PgDatabase>) {
+        self.shutdown_server().await;
+        let data_dir =
+            std::mem::replace(&mut self.data_dir, tempfile::tempdir().expect("temp dir"));
+        (self.config.clone(), data_dir, self.pg.take())
+    }
+
+    async fn shutdown_server(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(server) = self.server.take() {
+            let _ = server.await;
+        }
+    }
+
+    /// Sends a request; checks the response against the OpenAPI document and records the
+    /// (operation, status) pair for coverage.
+    pub async fn request(&self, method: Method, path: &str, body: Option<&Value>) -> Resp {
+        let mut request = self
+            .client
+            .request(method.clone(), format!("{}{path}", self.base_url));
+        if let Some(token) = &self.token {
+            request = request.bearer_auth(token);
+        }
+        if let Some(body) = body {
+            request = request.json(body);
+        }
+        let resp = self.send(request).await;
+        contract::check_response(&method, path, &resp, &self.coverage);
+        resp
+    }
+
+    /// Sends a prepared request without contract checks (raw bodies, odd headers).
+    pub async fn send(&self, request: reqwest::RequestBuilder) -> Resp {
+        let response = request.send().await.expect("request failed");
+        let status = response.status();
+        let headers = response.headers().clone();
+        let text = response.text().await.expect("read body");
+        Resp {
+            status,
+            headers,
+            text,
+        }
+    }
+
+    /// A raw request with the token (if any) already set.
+    pub fn raw(&self, method: Method, path: &str) -> reqwest::RequestBuilder {
+        let request = self
+            .client
+            .request(method, format!("{}{path}", self.base_url));
+        match &self.token {
+            Some(token) => request.bearer_auth(token),
+            None => request,
+        }
+    }
+
+    pub async fn get(&self, path: &str) -> Resp {
+        self.request(Method::GET, path, None).await
+    }
+
+    pub async fn post(&self, path: &str, body: &Value) -> Resp {
+        self.request(Method::POST, path, Some(body)).await
+    }
+
+    pub async fn put(&self, path: &str, body: &Value) -> Resp {
+        self.request(Method::PUT, path, Some(body)).await
+    }
+
+    pub async fn delete(&self, path: &str) -> Resp {
+        self.request(Method::DELETE, path, None).await
+    }
+
+    pub async fn create_provider(&self, body: &Value) -> Resp {
+        self.post("/api/providers", body).await
+    }
+
+    pub async fn create_agent(&self, body: &Value) -> Resp {
+        self.post("/api/agents", body).await
+    }
+
+    pub async fn create_task(&self, body: &Value) -> Resp {
+        self.post("/api/tasks", body).await
+    }
+
+    pub async fn assign(&self, agent: Uuid, task: Uuid) -> Resp {
+        self.post(
+            &format!("/api/agents/{agent}/tasks"),
+            &json!({"task_id": task}),
+        )
+        .await
+    }
+
+    /// An Ollama provider (no key), created and checked.
+    pub async fn ollama_provider(&self, name: &str) -> Uuid {
+        self.create_provider(&json!({
+            "name": name, "kind": "ollama", "base_url": "http://127.0.0.1:11434"
+        }))
+        .await
+        .assert_status(201)
+        .id()
+    }
+
+    /// An agent on `provider`, created and checked.
+    pub async fn agent_on(&self, name: &str, provider: Uuid) -> Uuid {
+        self.create_agent(&agent_body(name, provider))
+            .await
+            .assert_status(201)
+            .id()
+    }
+
+    /// A task with a small closed response schema, created and checked.
+    pub async fn simple_task(&self, name: &str) -> Uuid {
+        self.create_task(&task_body(name))
+            .await
+            .assert_status(201)
+            .id()
+    }
+
+    /// Every (method, path template, status) this app's requests have exercised.
+    pub fn covered(&self) -> BTreeSet<(String, String, u16)> {
+        self.coverage
+            .lock()
+            .map(|c| c.seen.clone())
+            .unwrap_or_default()
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(server) = self.server.take() {
+            server.abort();
+        }
+        // `pg` drops the database in its own Drop, after the server has been told to stop.
+    }
+}
+
+pub fn agent_body(name: &str, provider: Uuid) -> Value {
+    json!({
+        "name": name,
+        "description": "classifies things",
+        "provider_id": provider,
+        "model": "smollm2",
+        "system_prompt": "You are a careful classifier. Answer in JSON.",
+        "user_prompt": "Classify: {{ input.text }}",
+        "temperature": 0.2,
+        "max_tokens": 256,
+        "max_retries": 2,
+        "timeout_secs": 60
+    })
+}
+
+pub fn task_body(name: &str) -> Value {
+    json!({
+        "name": name,
+        "description": "sentiment of a text",
+        "request_schema": {
+            "type": "object",
+            "properties": {"text": {"type": "string"}},
+            "required": ["text"]
+        },
+        "response_schema": {
+            "type": "object",
+            "properties": {
+                "sentiment": {"enum": ["positive", "negative", "neutral"]},
+                "score": {"type": "number", "minimum": 0, "maximum": 1}
+            },
+            "required": ["sentiment", "score"],
+            "additionalProperties": false
+        }
+    })
+}

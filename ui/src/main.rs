@@ -1,0 +1,11 @@
+//! Agentry web app: a Leptos client-side-rendered page, compiled to wasm32 by
+//! `server/build.rs` and embedded in the server binary.
+
+mod app;
+mod components;
+mod pages;
+
+fn main() {
+    console_error_panic_hook::set_once();
+    leptos::mount::mount_to_body(app::App);
+}
