@@ -23,14 +23,28 @@ fn agentry(data_dir: &std::path::Path) -> Command {
     cmd
 }
 
+/// A running server; killed (and reaped) if a test fails before stopping it.
+struct Server(Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if self.0.try_wait().ok().flatten().is_none() {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+}
+
 /// Starts the server on port 0 and returns it with its address, read from its log, and a
 /// channel carrying the rest of its log lines.
-fn start(data_dir: &std::path::Path) -> (Child, String, mpsc::Receiver<String>) {
-    let mut child = agentry(data_dir)
-        .args(["serve", "--bind", "127.0.0.1:0"])
-        .spawn()
-        .expect("spawn agentry");
-    let stderr = child.stderr.take().unwrap();
+fn start(data_dir: &std::path::Path) -> (Server, String, mpsc::Receiver<String>) {
+    let mut child = Server(
+        agentry(data_dir)
+            .args(["serve", "--bind", "127.0.0.1:0"])
+            .spawn()
+            .expect("spawn agentry"),
+    );
+    let stderr = child.0.stderr.take().unwrap();
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {
         for line in BufReader::new(stderr).lines().map_while(Result::ok) {
@@ -63,18 +77,18 @@ fn http_get(addr: &str, path: &str) -> String {
     response
 }
 
-fn signal(child: &Child, name: &str) {
+fn signal(server: &Server, name: &str) {
     let status = Command::new("kill")
-        .args([format!("-{name}"), child.id().to_string()])
+        .args([format!("-{name}"), server.0.id().to_string()])
         .status()
         .expect("run kill");
     assert!(status.success());
 }
 
-fn wait_with_deadline(child: &mut Child) -> std::process::ExitStatus {
+fn wait_with_deadline(server: &mut Server) -> std::process::ExitStatus {
     let start = std::time::Instant::now();
     loop {
-        if let Some(status) = child.try_wait().unwrap() {
+        if let Some(status) = server.0.try_wait().unwrap() {
             return status;
         }
         assert!(start.elapsed() < DEADLINE, "agentry did not exit");
@@ -107,7 +121,8 @@ fn serves_and_stops_gracefully_on_sigterm_and_sigint() {
 
 #[test]
 fn refuses_bad_settings_with_a_clear_message() {
-    let table: [(&[(&str, &str)], &str, &str); 3] = [
+    type Env<'a> = &'a [(&'a str, &'a str)];
+    let table: [(Env, &str, &str); 3] = [
         (
             &[("AGENTRY_BIND", "0.0.0.0:0")],
             "AGENTRY_API_TOKEN",

@@ -8,7 +8,10 @@ pub mod providers;
 pub mod tasks;
 pub mod views;
 
-use sea_orm::DbErr;
+use sea_orm::{
+    ConnectionTrait, DbErr, EntityTrait, FromQueryResult, PaginatorTrait, QueryOrder, QuerySelect,
+    Select,
+};
 
 /// A stored value that does not fit the wire type (e.g. an unknown enum string): data
 /// corruption or a newer schema, reported as a 500.
@@ -19,4 +22,27 @@ pub fn corrupt(what: &str, value: impl std::fmt::Display) -> DbErr {
 /// Stored counters are i64 (portable), wire counters unsigned.
 pub fn to_u64(value: i64) -> u64 {
     u64::try_from(value).unwrap_or(0)
+}
+
+/// One page of `query` ordered by `order` (ids are time-ordered, so creation order), with the
+/// total count across pages.
+pub async fn paginate<E>(
+    db: &impl ConnectionTrait,
+    query: Select<E>,
+    order: E::Column,
+    limit: u64,
+    offset: u64,
+) -> Result<(Vec<E::Model>, u64), DbErr>
+where
+    E: EntityTrait,
+    E::Model: FromQueryResult + Send + Sync,
+{
+    let total = query.clone().count(db).await?;
+    let items = query
+        .order_by_asc(order)
+        .limit(limit)
+        .offset(offset)
+        .all(db)
+        .await?;
+    Ok((items, total))
 }

@@ -2,7 +2,7 @@
 
 use contracts::{Provider, ProviderKind, ProviderSummary, ValidationStatus};
 use sea_orm::entity::prelude::*;
-use sea_orm::{ConnectionTrait, DbErr, ExprTrait, QueryOrder, QuerySelect};
+use sea_orm::{ConnectionTrait, DbErr, ExprTrait, QueryOrder};
 
 use super::{corrupt, to_u64};
 
@@ -86,14 +86,7 @@ pub async fn list_active(
     offset: u64,
 ) -> Result<(Vec<Model>, u64), DbErr> {
     let query = Entity::find().filter(Column::IsActive.eq(true));
-    let total = query.clone().count(db).await?;
-    let items = query
-        .order_by_asc(Column::Id)
-        .limit(limit)
-        .offset(offset)
-        .all(db)
-        .await?;
-    Ok((items, total))
+    super::paginate(db, query, Column::Id, limit, offset).await
 }
 
 pub async fn find_many(db: &impl ConnectionTrait, ids: &[Uuid]) -> Result<Vec<Model>, DbErr> {

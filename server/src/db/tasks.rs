@@ -2,7 +2,7 @@
 
 use contracts::TaskSummary;
 use sea_orm::entity::prelude::*;
-use sea_orm::{ConnectionTrait, DbErr, ExprTrait, QueryOrder, QuerySelect};
+use sea_orm::{ConnectionTrait, DbErr, ExprTrait, QueryOrder};
 
 #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
 #[sea_orm(table_name = "task_configs")]
@@ -56,14 +56,7 @@ pub async fn list(
     limit: u64,
     offset: u64,
 ) -> Result<(Vec<Model>, u64), DbErr> {
-    let total = Entity::find().count(db).await?;
-    let items = Entity::find()
-        .order_by_asc(Column::Id)
-        .limit(limit)
-        .offset(offset)
-        .all(db)
-        .await?;
-    Ok((items, total))
+    super::paginate(db, Entity::find(), Column::Id, limit, offset).await
 }
 
 pub async fn insert(db: &impl ConnectionTrait, model: Model) -> Result<Model, DbErr> {
