@@ -137,10 +137,13 @@ where
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         match axum::extract::Path::<T>::from_request_parts(parts, state).await {
             Ok(axum::extract::Path(value)) => Ok(ApiPath(value)),
-            Err(rejection) => Err(ApiError::NotFound {
-                resource: "resource",
-                id: format!("at {} ({})", parts.uri.path(), rejection.body_text()),
-            }),
+            Err(rejection) => {
+                tracing::debug!(path = parts.uri.path(), "bad path parameter: {rejection}");
+                Err(ApiError::NotFound {
+                    resource: "resource",
+                    id: format!("in {} (ids are UUIDs)", parts.uri.path()),
+                })
+            }
         }
     }
 }

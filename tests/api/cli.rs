@@ -32,6 +32,14 @@ async fn agentry(config: &Config, args: &[&str]) -> anyhow::Result<String> {
     Ok(String::from_utf8(out)?)
 }
 
+/// `config` with `key` as the only key, as a server still configured with it would run.
+fn config_with_current_only(config: &Config, key: &str) -> Config {
+    let mut config = config.clone();
+    config.encryption_key = Some(key.to_owned());
+    config.encryption_keys_old.clear();
+    config
+}
+
 fn new_key() -> String {
     agentry::secrets::generate_key()
 }
@@ -67,15 +75,30 @@ async fn keys_rotate_reencrypts_and_old_key_can_be_dropped(backend: Backend) {
         "{rerun}"
     );
 
+    // A half-done rotation (some secrets under the old key, some under the new, as after an
+    // interrupted run or a write during it) is finished by running it again.
+    let app = TestApp::start(config_with_current_only(&config, &old), dir, pg).await;
+    app.create_provider(
+        &json!({"name": "late", "kind": "gemini", "api_key": "gm-written-with-old-key"}),
+    )
+    .await
+    .assert_status(201);
+    let (_, dir, pg) = app.stop().await;
+    let resumed = agentry(&config, &["keys", "rotate"]).await.unwrap();
+    assert!(
+        resumed.contains("re-encrypted 1, already current 3"),
+        "{resumed}"
+    );
+
     // Drop the old key: every secret still decrypts with the current one alone.
     config.encryption_keys_old.clear();
     let verify = agentry(&config, &["keys", "rotate"]).await.unwrap();
     assert!(
-        verify.contains("already current 3, changed concurrently 0, unreadable 0"),
+        verify.contains("already current 4, changed concurrently 0, unreadable 0"),
         "{verify}"
     );
     let app = TestApp::start(config, dir, pg).await;
-    assert_eq!(app.get("/api/providers").await.json()["total"], 3);
+    assert_eq!(app.get("/api/providers").await.json()["total"], 4);
 }
 
 async fn migrate_up_down_status(backend: Backend) {
