@@ -9,7 +9,10 @@
 //! an HTTP client whose every response is checked against the committed OpenAPI document.
 
 pub mod contract;
+pub mod fakes;
+pub mod llm;
 pub mod postgres;
+pub mod ws;
 
 use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};
@@ -162,6 +165,7 @@ impl TestApp {
         data_dir: tempfile::TempDir,
         pg: Option<PgDatabase>,
     ) -> TestApp {
+        install_crypto_provider();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind 127.0.0.1:0");
@@ -369,4 +373,33 @@ pub fn task_body(name: &str) -> Value {
             "additionalProperties": false
         }
     })
+}
+
+/// reqwest is built without a default TLS provider (ring is chosen explicitly, as in the
+/// server): install it once per test process before any client is built.
+pub fn install_crypto_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
+/// `value` without the fields the background validator changes at any moment
+/// (`validation_status`, `validation_error`, `validated_at`, `latency_ms`, `models`), at any
+/// depth: for comparing provider views taken at different times.
+pub fn without_validation(value: &Value) -> Value {
+    const LIVE: [&str; 5] = [
+        "validation_status",
+        "validation_error",
+        "validated_at",
+        "latency_ms",
+        "models",
+    ];
+    match value {
+        Value::Object(map) => Value::Object(
+            map.iter()
+                .filter(|(k, _)| !LIVE.contains(&k.as_str()))
+                .map(|(k, v)| (k.clone(), without_validation(v)))
+                .collect(),
+        ),
+        Value::Array(items) => Value::Array(items.iter().map(without_validation).collect()),
+        other => other.clone(),
+    }
 }

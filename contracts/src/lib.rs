@@ -9,6 +9,7 @@ mod common;
 mod problem;
 mod providers;
 mod tasks;
+mod ws;
 
 pub use agents::{Agent, AgentSummary, CreateAgent, UpdateAgent};
 pub use assignments::{Assignment, CreateAssignment};
@@ -18,3 +19,4 @@ pub use providers::{
     CreateProvider, Provider, ProviderKind, ProviderSummary, UpdateProvider, ValidationStatus,
 };
 pub use tasks::{CreateTask, Task, TaskSummary, UpdateTask};
+pub use ws::{Event, EventKind, Topic, WsClientMessage, WsServerMessage};

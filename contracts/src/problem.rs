@@ -49,6 +49,8 @@ pub enum ProblemCode {
     ValidationFailed,
     /// Missing or wrong API token.
     Unauthorized,
+    /// Not allowed from here (e.g. a WebSocket from a foreign origin).
+    Forbidden,
     /// No resource with this id.
     NotFound,
     /// No such route.

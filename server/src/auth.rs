@@ -10,9 +10,10 @@ use crate::error::ApiError;
 use crate::state::AppState;
 
 /// Paths that need the token. Health checks, the OpenAPI document and the UI's static files
-/// stay open: they reveal nothing configured.
+/// stay open: they reveal nothing configured. `/ws` checks the token itself, because browsers
+/// cannot send headers there and authenticate with their first message instead.
 fn is_protected(path: &str) -> bool {
-    path == "/api" || path.starts_with("/api/") || path == "/ws"
+    path == "/api" || path.starts_with("/api/")
 }
 
 pub async fn require_token(

@@ -3,6 +3,7 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
@@ -143,6 +144,25 @@ pub struct Config {
     )]
     pub provider_url_allowlist: Vec<String>,
 
+    /// Extra origins (e.g. `https://agentry.example.com`) allowed to open `/ws`, comma-separated.
+    /// The server's own origin is always allowed.
+    #[arg(
+        long,
+        env = "AGENTRY_ALLOWED_ORIGINS",
+        value_delimiter = ',',
+        global = true
+    )]
+    pub allowed_origins: Vec<String>,
+
+    /// WebSocket timings; fixed in production, shortened by tests.
+    #[arg(skip)]
+    pub ws: WsSettings,
+
+    /// Provider check concurrency and deadline; fixed in production, shortened by tests. The
+    /// period comes from `validation_interval_secs`.
+    #[arg(skip)]
+    pub validator: crate::validator::ValidatorSettings,
+
     /// Log filter (tracing syntax, e.g. `info,agentry=debug`).
     #[arg(
         long = "log",
@@ -154,6 +174,32 @@ pub struct Config {
 }
 
 pub const MIN_API_TOKEN_CHARS: usize = 16;
+
+/// WebSocket session timings.
+#[derive(Debug, Clone)]
+pub struct WsSettings {
+    /// A send that takes longer means the client is not reading: the socket is dropped.
+    pub send_timeout: Duration,
+    /// Keepalive ping period; no pong for three periods closes the socket.
+    pub ping_interval: Duration,
+    /// Time to send the `auth` message when a token is required and no header was sent.
+    pub auth_timeout: Duration,
+    /// More than this many `resync`s within `lag_window` closes the socket.
+    pub max_lags: usize,
+    pub lag_window: Duration,
+}
+
+impl Default for WsSettings {
+    fn default() -> Self {
+        WsSettings {
+            send_timeout: Duration::from_secs(10),
+            ping_interval: Duration::from_secs(25),
+            auth_timeout: Duration::from_secs(10),
+            max_lags: 3,
+            lag_window: Duration::from_secs(60),
+        }
+    }
+}
 
 impl Config {
     /// Defaults for everything, with the given data directory (tests and embedding).
@@ -168,6 +214,9 @@ impl Config {
             validation_interval_secs: 300,
             block_local_providers: false,
             provider_url_allowlist: Vec::new(),
+            allowed_origins: Vec::new(),
+            ws: WsSettings::default(),
+            validator: crate::validator::ValidatorSettings::default(),
             log_filter: "info".to_owned(),
         }
     }

@@ -24,6 +24,8 @@ pub enum ApiError {
     Validation(Vec<FieldError>),
     #[error("missing or invalid API token")]
     Unauthorized,
+    #[error("{0}")]
+    Forbidden(String),
     #[error("no {resource} with id {id}")]
     NotFound { resource: &'static str, id: String },
     #[error("no route for {0}")]
@@ -50,6 +52,7 @@ impl ApiError {
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
+            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::NotFound { .. } | ApiError::RouteNotFound(_) => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::DuplicateName(_)
@@ -68,6 +71,7 @@ impl ApiError {
             ApiError::InvalidParameter(_) => ProblemCode::InvalidParameter,
             ApiError::Validation(_) => ProblemCode::ValidationFailed,
             ApiError::Unauthorized => ProblemCode::Unauthorized,
+            ApiError::Forbidden(_) => ProblemCode::Forbidden,
             ApiError::NotFound { .. } => ProblemCode::NotFound,
             ApiError::RouteNotFound(_) => ProblemCode::RouteNotFound,
             ApiError::MethodNotAllowed => ProblemCode::MethodNotAllowed,

@@ -8,14 +8,18 @@ pub mod config;
 pub mod db;
 pub mod domain;
 pub mod error;
+pub mod events;
 pub mod extract;
 pub mod keys;
+pub mod llm;
+pub mod outbound;
 pub mod routes;
 pub mod schema;
 pub mod secrets;
 pub mod startup;
 pub mod state;
 pub mod telemetry;
+pub mod validator;
 
 pub use config::Config;
 pub use startup::Application;

@@ -4,6 +4,7 @@
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context;
 use axum::Router;
@@ -12,22 +13,35 @@ use axum::http::{HeaderName, HeaderValue, Request};
 use axum::middleware;
 use sea_orm::DatabaseConnection;
 use tokio::net::TcpListener;
+use tokio::sync::{mpsc, watch};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::TraceLayer;
 
 use crate::config::Config;
 use crate::db::connect::{connect, migrate};
+use crate::events::EventHub;
 use crate::extract::MAX_BODY_BYTES;
+use crate::outbound::{GuardedClient, OutboundPolicy, Timeouts};
+use crate::routes::SHUTDOWN_GRACE;
 use crate::secrets::{KeySource, Keyring, load_keyring};
 use crate::state::AppState;
+use crate::validator::{Validator, ValidatorSettings};
 use crate::{auth, routes};
+
+/// Connect and total timeouts of provider requests; runs bound theirs further per agent.
+const PROBE_TIMEOUTS: Timeouts = Timeouts {
+    connect: Duration::from_secs(5),
+    total: Duration::from_secs(600),
+};
 
 pub struct Application {
     listener: TcpListener,
     router: Router,
     local_addr: SocketAddr,
     state: AppState,
+    shutdown: watch::Sender<bool>,
+    sockets: mpsc::Receiver<()>,
 }
 
 impl Application {
@@ -49,10 +63,38 @@ impl Application {
         config.check(local_addr)?;
         let keyring = open_keyring(&config)?;
         let db = open_database(&config).await?;
+        let (shutdown, shutdown_rx) = watch::channel(false);
+        let (sockets_tx, sockets) = mpsc::channel(1);
+        let policy = Arc::new(
+            OutboundPolicy::new(config.block_local_providers, &config.provider_url_allowlist)
+                .context("invalid AGENTRY_PROVIDER_URL_ALLOWLIST")?,
+        );
+        let outbound = GuardedClient::new(Arc::clone(&policy), PROBE_TIMEOUTS)
+            .context("cannot build the outbound HTTP client")?;
+        let keyring = Arc::new(keyring);
+        let events = Arc::new(EventHub::default());
+        let validator = Validator::new(
+            db.clone(),
+            Arc::clone(&keyring),
+            Arc::clone(&events),
+            outbound.clone(),
+            ValidatorSettings {
+                interval: Duration::from_secs(config.validation_interval_secs),
+                ..config.validator.clone()
+            },
+            shutdown_rx.clone(),
+        );
+        validator.start();
         let state = AppState {
             db,
-            keyring: Arc::new(keyring),
+            keyring,
             config: Arc::new(config),
+            events,
+            policy,
+            outbound,
+            validator,
+            shutdown: shutdown_rx,
+            sockets: sockets_tx,
         };
         let router = app(state.clone());
         Ok(Application {
@@ -60,6 +102,8 @@ impl Application {
             router,
             local_addr,
             state,
+            shutdown,
+            sockets,
         })
     }
 
@@ -71,16 +115,39 @@ impl Application {
         &self.state
     }
 
-    /// Serves until `shutdown` completes, then finishes in-flight requests and returns.
+    /// Serves until `shutdown` completes, then finishes in-flight requests, closes
+    /// WebSockets with 1001 and returns.
     pub async fn run_until_stopped(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
-        tracing::info!(addr = %self.local_addr, "listening on http://{}", self.local_addr);
-        axum::serve(self.listener, self.router)
-            .with_graceful_shutdown(shutdown)
+        let Application {
+            listener,
+            router,
+            local_addr,
+            state,
+            shutdown: stop,
+            mut sockets,
+        } = self;
+        tracing::info!(addr = %local_addr, "listening on http://{local_addr}");
+        let signal = async move {
+            shutdown.await;
+            // Sessions and background tasks watch this and wind down.
+            let _ = stop.send(true);
+        };
+        axum::serve(listener, router)
+            .with_graceful_shutdown(signal)
             .await?;
-        self.state.db.close_by_ref().await.ok();
+        let db = state.db.clone();
+        drop(state);
+        // Every session holds a sender; `recv` answers `None` once the last one has gone.
+        if tokio::time::timeout(SHUTDOWN_GRACE, sockets.recv())
+            .await
+            .is_err()
+        {
+            tracing::warn!("some WebSocket sessions did not close in time");
+        }
+        db.close_by_ref().await.ok();
         tracing::info!("stopped");
         Ok(())
     }

@@ -78,6 +78,12 @@ async fn every_documented_operation_and_status_is_exercised(backend: Backend) {
     )
     .await
     .assert_status(404);
+    app.post(&format!("{p_path}/validate"), &json!({}))
+        .await
+        .assert_status(202);
+    app.post(&format!("/api/providers/{ghost}/validate"), &json!({}))
+        .await
+        .assert_status(404);
     app.delete(&format!("/api/providers/{other_provider}"))
         .await
         .assert_status(204);

@@ -12,6 +12,8 @@ mod auth;
 mod cli;
 mod contract;
 mod errors;
+mod fakes_smoke;
 mod health;
 mod providers;
 mod tasks;
+mod ws;

@@ -192,3 +192,87 @@ pub fn api_key_context(id: Uuid) -> crate::secrets::SecretContext<'static> {
         field: "api_key",
     }
 }
+
+/// The outcome of one connectivity check.
+#[derive(Debug, Clone)]
+pub struct ValidationResult {
+    pub status: ValidationStatus,
+    pub error: Option<String>,
+    pub latency_ms: Option<i64>,
+    /// `None` keeps the models found by the last successful check.
+    pub models: Option<Vec<String>>,
+    pub validated_at: DateTimeUtc,
+}
+
+/// Marks a check as started, if the configuration is still at `revision`.
+pub async fn set_validating(
+    db: &impl ConnectionTrait,
+    id: Uuid,
+    revision: i64,
+) -> Result<bool, DbErr> {
+    let result = Entity::update_many()
+        .col_expr(
+            Column::ValidationStatus,
+            Expr::value(ValidationStatus::Validating.as_str()),
+        )
+        .filter(Column::Id.eq(id))
+        .filter(Column::Revision.eq(revision))
+        .filter(Column::IsActive.eq(true))
+        .exec(db)
+        .await?;
+    Ok(result.rows_affected == 1)
+}
+
+/// Stores a check's outcome, if the configuration is still at `revision` (an update during
+/// the check makes this result stale; the update has queued a fresh check).
+pub async fn set_validation_result(
+    db: &impl ConnectionTrait,
+    id: Uuid,
+    revision: i64,
+    result: ValidationResult,
+) -> Result<bool, DbErr> {
+    let mut update = Entity::update_many()
+        .col_expr(
+            Column::ValidationStatus,
+            Expr::value(result.status.as_str()),
+        )
+        .col_expr(Column::ValidationError, Expr::value(result.error))
+        .col_expr(Column::LatencyMs, Expr::value(result.latency_ms))
+        .col_expr(Column::ValidatedAt, Expr::value(Some(result.validated_at)));
+    if let Some(models) = result.models {
+        update = update.col_expr(Column::Models, Expr::value(serde_json::json!(models)));
+    }
+    let result = update
+        .filter(Column::Id.eq(id))
+        .filter(Column::Revision.eq(revision))
+        .exec(db)
+        .await?;
+    Ok(result.rows_affected == 1)
+}
+
+/// Ids of active providers in one of `statuses`.
+pub async fn ids_with_status(
+    db: &impl ConnectionTrait,
+    statuses: &[ValidationStatus],
+) -> Result<Vec<Uuid>, DbErr> {
+    let names: Vec<&str> = statuses.iter().map(|s| s.as_str()).collect();
+    Ok(Entity::find()
+        .filter(Column::IsActive.eq(true))
+        .filter(Column::ValidationStatus.is_in(names))
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|p| p.id)
+        .collect())
+}
+
+/// Ids of every active provider.
+pub async fn active_ids(db: &impl ConnectionTrait) -> Result<Vec<Uuid>, DbErr> {
+    Ok(Entity::find()
+        .filter(Column::IsActive.eq(true))
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|p| p.id)
+        .collect())
+}

@@ -4,12 +4,12 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
-use contracts::{Agent, CreateAgent, ListQuery, Page, Problem, UpdateAgent};
+use contracts::{Agent, CreateAgent, EventKind, ListQuery, Page, Problem, Topic, UpdateAgent};
 use sea_orm::ConnectionTrait;
 use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
-use super::page_params;
+use super::{page_params, publish_task};
 use crate::db::{agents, providers, views};
 use crate::domain::agents::validate;
 use crate::domain::{new_id, now};
@@ -76,6 +76,9 @@ async fn create_agent(
         .await?
         .ok_or_else(|| ApiError::not_found("agent", id))?;
     tracing::info!(agent.id = %id, "agent created");
+    state
+        .events
+        .publish(Topic::Agents, EventKind::Created, id, &agent);
     Ok((
         StatusCode::CREATED,
         [(header::LOCATION, format!("/api/agents/{id}"))],
@@ -136,6 +139,13 @@ async fn update_agent(
         .await?
         .ok_or_else(|| ApiError::not_found("agent", id))?;
     tracing::info!(agent.id = %id, agent.revision = agent.revision, "agent updated");
+    state
+        .events
+        .publish(Topic::Agents, EventKind::Updated, id, &agent);
+    // Tasks list their agents (name, model): those views changed too.
+    for task in &agent.tasks {
+        publish_task(&state, task.id).await;
+    }
     Ok(Json(agent))
 }
 
@@ -152,10 +162,20 @@ async fn delete_agent(
     State(state): State<AppState>,
     ApiPath(id): ApiPath<Uuid>,
 ) -> Result<StatusCode, ApiError> {
+    let last = views::agent(&state.db, id).await?;
     if !agents::delete(&state.db, id).await? {
         return Err(ApiError::not_found("agent", id));
     }
     tracing::info!(agent.id = %id, "agent deleted");
+    state
+        .events
+        .publish(Topic::Agents, EventKind::Deleted, id, &last);
+    // Tasks list their agents: each task this agent had changed too.
+    if let Some(agent) = &last {
+        for task in &agent.tasks {
+            publish_task(&state, task.id).await;
+        }
+    }
     Ok(StatusCode::NO_CONTENT)
 }
 

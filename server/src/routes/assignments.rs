@@ -8,7 +8,7 @@ use contracts::{Assignment, CreateAssignment, ListQuery, Page, Problem, TaskSumm
 use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
-use super::page_params;
+use super::{page_params, publish_agent, publish_task};
 use crate::db::{agents, assignments, tasks};
 use crate::domain::now;
 use crate::error::{ApiError, ResultExt};
@@ -100,6 +100,8 @@ async fn assign_task(
         ApiError::not_found("agent or task", format!("{agent_id}/{}", task.id)),
     )?;
     tracing::info!(agent.id = %agent_id, task.id = %task.id, "task assigned");
+    publish_agent(&state, agent_id).await;
+    publish_task(&state, task.id).await;
     Ok((
         StatusCode::CREATED,
         [(
@@ -135,5 +137,7 @@ async fn unassign_task(
         ));
     }
     tracing::info!(agent.id = %agent_id, task.id = %task_id, "task unassigned");
+    publish_agent(&state, agent_id).await;
+    publish_task(&state, task_id).await;
     Ok(StatusCode::NO_CONTENT)
 }

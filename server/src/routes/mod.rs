@@ -6,11 +6,14 @@ mod assignments;
 mod health;
 mod providers;
 mod tasks;
+mod ws;
+
+pub use ws::SHUTDOWN_GRACE;
 
 use axum::http::{HeaderMap, Method, Uri, header};
 use axum::response::{IntoResponse, Response};
 use axum::{Router, routing::get};
-use contracts::ListQuery;
+use contracts::{EventKind, ListQuery, Topic};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 use utoipa_axum::router::OpenApiRouter;
@@ -79,6 +82,7 @@ pub fn router() -> Router<AppState> {
     let mut spec_json = spec.to_pretty_json().unwrap_or_default();
     spec_json.push('\n');
     router
+        .merge(ws::routes())
         .route(
             "/openapi.json",
             get(move || async move { ([(header::CONTENT_TYPE, "application/json")], spec_json) }),
@@ -107,4 +111,27 @@ fn page_params(query: ListQuery) -> Result<(u64, u64), ApiError> {
         )));
     }
     Ok((limit, query.offset.unwrap_or(0)))
+}
+
+/// Publishes an agent's current view as `updated` (its tasks changed). Best effort: the
+/// change itself is already committed, so a failed read only costs the event.
+async fn publish_agent(state: &AppState, id: uuid::Uuid) {
+    match crate::db::views::agent(&state.db, id).await {
+        Ok(Some(agent)) => state
+            .events
+            .publish(Topic::Agents, EventKind::Updated, id, &agent),
+        Ok(None) => {}
+        Err(err) => tracing::warn!(agent.id = %id, error = %err, "agent event not published"),
+    }
+}
+
+/// Publishes a task's current view as `updated` (its agents changed). Best effort.
+async fn publish_task(state: &AppState, id: uuid::Uuid) {
+    match crate::db::views::task(&state.db, id).await {
+        Ok(Some(task)) => state
+            .events
+            .publish(Topic::Tasks, EventKind::Updated, id, &task),
+        Ok(None) => {}
+        Err(err) => tracing::warn!(task.id = %id, error = %err, "task event not published"),
+    }
 }

@@ -5,7 +5,8 @@ use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 use contracts::{
-    CreateProvider, ListQuery, Page, Problem, Provider, UpdateProvider, ValidationStatus,
+    CreateProvider, EventKind, ListQuery, Page, Problem, Provider, Topic, UpdateProvider,
+    ValidationStatus,
 };
 use serde_json::json;
 use utoipa_axum::{router::OpenApiRouter, routes};
@@ -23,6 +24,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(list_providers, create_provider))
         .routes(routes!(get_provider, update_provider, delete_provider))
+        .routes(routes!(validate_provider))
 }
 
 /// Active providers, oldest first.
@@ -75,6 +77,7 @@ async fn create_provider(
         body.api_key.as_deref(),
         None,
     )?;
+    check_reachable(&state, valid.base_url.as_deref()).await?;
     let id = new_id();
     let now = now();
     let (api_key_ciphertext, api_key_hint) = seal_key(&state, id, &valid);
@@ -99,10 +102,15 @@ async fn create_provider(
         .await
         .on_unique(ApiError::DuplicateName("provider"))?;
     tracing::info!(provider.id = %id, provider.kind = %saved.kind, "provider created");
+    let provider = saved.to_contract()?;
+    state
+        .events
+        .publish(Topic::Providers, EventKind::Created, id, &provider);
+    state.validator.trigger(id);
     Ok((
         StatusCode::CREATED,
         [(header::LOCATION, format!("/api/providers/{id}"))],
-        Json(saved.to_contract()?),
+        Json(provider),
     ))
 }
 
@@ -176,6 +184,7 @@ async fn update_provider(
         body.api_key.as_deref(),
         Some(&stored),
     )?;
+    check_reachable(&state, valid.base_url.as_deref()).await?;
     let (api_key_ciphertext, api_key_hint) = match seal_key(&state, id, &valid) {
         (Some(ciphertext), hint) => (Some(ciphertext), hint),
         (None, _) => (
@@ -197,7 +206,12 @@ async fn update_provider(
         .on_unique(ApiError::DuplicateName("provider"))?
         .ok_or_else(|| ApiError::not_found("provider", id))?;
     tracing::info!(provider.id = %id, provider.revision = saved.revision, "provider updated");
-    Ok(Json(saved.to_contract()?))
+    let provider = saved.to_contract()?;
+    state
+        .events
+        .publish(Topic::Providers, EventKind::Updated, id, &provider);
+    state.validator.trigger(id);
+    Ok(Json(provider))
 }
 
 /// Deletes a provider. While agents reference it, it is soft-deleted instead: hidden from
@@ -214,15 +228,61 @@ async fn delete_provider(
     State(state): State<AppState>,
     ApiPath(id): ApiPath<Uuid>,
 ) -> Result<StatusCode, ApiError> {
-    providers::find(&state.db, id)
+    let existing = providers::find(&state.db, id)
         .await?
         .filter(|p| p.is_active)
         .ok_or_else(|| ApiError::not_found("provider", id))?;
-    if providers::delete(&state.db, id).await? {
+    let last = if providers::delete(&state.db, id).await? {
         tracing::info!(provider.id = %id, "provider deleted");
+        providers::Model {
+            is_active: false,
+            ..existing
+        }
     } else {
         providers::soft_delete(&state.db, id, now()).await?;
         tracing::info!(provider.id = %id, "provider soft-deleted: agents still reference it");
-    }
+        providers::find(&state.db, id).await?.unwrap_or(existing)
+    };
+    state.events.publish(
+        Topic::Providers,
+        EventKind::Deleted,
+        id,
+        &last.to_contract()?,
+    );
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// Re-checks a provider's connectivity now. Answers at once with the provider as it is; the
+/// outcome arrives as `validation_update` events on topic `providers`.
+#[utoipa::path(post, path = "/api/providers/{id}/validate", tag = "providers",
+    params(("id" = Uuid, Path, description = "Provider id")),
+    security((), ("bearer" = [])),
+    responses(
+        (status = 202, description = "Check queued", body = Provider),
+        (status = 401, description = "Missing or wrong API token", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No active provider with this id", body = Problem, content_type = "application/problem+json"),
+    ))]
+async fn validate_provider(
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<Uuid>,
+) -> Result<(StatusCode, Json<Provider>), ApiError> {
+    let model = providers::find(&state.db, id)
+        .await?
+        .filter(|p| p.is_active)
+        .ok_or_else(|| ApiError::not_found("provider", id))?;
+    state.validator.trigger(id);
+    Ok((StatusCode::ACCEPTED, Json(model.to_contract()?)))
+}
+
+/// The outbound policy's verdict on a base URL, as a 422 on `/base_url` when refused.
+async fn check_reachable(state: &AppState, base_url: Option<&str>) -> Result<(), ApiError> {
+    let Some(raw) = base_url else {
+        return Ok(());
+    };
+    let url = url::Url::parse(raw).map_err(|e| ApiError::field("/base_url", e.to_string()))?;
+    state
+        .policy
+        .check_url_resolving(&url)
+        .await
+        .map_err(|blocked| ApiError::field("/base_url", blocked.to_string()))
 }

@@ -4,11 +4,11 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
-use contracts::{CreateTask, ListQuery, Page, Problem, Task, UpdateTask};
+use contracts::{CreateTask, EventKind, ListQuery, Page, Problem, Task, Topic, UpdateTask};
 use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
-use super::page_params;
+use super::{page_params, publish_agent};
 use crate::db::{assignments, tasks, views};
 use crate::domain::tasks::validate;
 use crate::domain::{new_id, now};
@@ -73,6 +73,9 @@ async fn create_task(
         .await?
         .ok_or_else(|| ApiError::not_found("task", id))?;
     tracing::info!(task.id = %id, "task created");
+    state
+        .events
+        .publish(Topic::Tasks, EventKind::Created, id, &task);
     Ok((
         StatusCode::CREATED,
         [(header::LOCATION, format!("/api/tasks/{id}"))],
@@ -131,6 +134,13 @@ async fn update_task(
         .await?
         .ok_or_else(|| ApiError::not_found("task", id))?;
     tracing::info!(task.id = %id, task.revision = task.revision, "task updated");
+    state
+        .events
+        .publish(Topic::Tasks, EventKind::Updated, id, &task);
+    // Agents list their tasks (name, description): they changed too.
+    for agent in &task.agents {
+        publish_agent(&state, agent.id).await;
+    }
     Ok(Json(task))
 }
 
@@ -152,6 +162,7 @@ async fn delete_task(
     if assigned > 0 {
         return Err(ApiError::TaskAssigned(assigned));
     }
+    let last = views::task(&state.db, id).await?;
     // An assignment made between the count and the delete trips the foreign key instead.
     let deleted = tasks::delete(&state.db, id)
         .await
@@ -160,6 +171,9 @@ async fn delete_task(
         return Err(ApiError::not_found("task", id));
     }
     tracing::info!(task.id = %id, "task deleted");
+    state
+        .events
+        .publish(Topic::Tasks, EventKind::Deleted, id, &last);
     Ok(StatusCode::NO_CONTENT)
 }
 

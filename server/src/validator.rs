@@ -1,0 +1,292 @@
+//! Background provider checks: `pending → validating → connected | error`, on create, on
+//! update, on demand and periodically with jitter. Bounded concurrency, one check per provider
+//! at a time (a second trigger during a check coalesces into one re-check), a deadline per
+//! check, and every transition stored and published. API calls never wait for a check.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use contracts::{EventKind, Topic, ValidationStatus};
+use sea_orm::DatabaseConnection;
+use tokio::sync::{Semaphore, watch};
+use uuid::Uuid;
+
+use crate::db::providers::{self, ValidationResult, api_key_context};
+use crate::events::EventHub;
+use crate::llm::{self, ErrorClass, ProviderError};
+use crate::outbound::GuardedClient;
+use crate::secrets::Keyring;
+
+/// Validator tuning; production defaults, shortened by tests.
+#[derive(Debug, Clone)]
+pub struct ValidatorSettings {
+    /// Checks running at once.
+    pub concurrency: usize,
+    /// Deadline for one whole check (connect, answer, body).
+    pub check_timeout: Duration,
+    /// Period of the background re-check of every active provider (0 disables it).
+    pub interval: Duration,
+}
+
+impl Default for ValidatorSettings {
+    fn default() -> Self {
+        ValidatorSettings {
+            concurrency: 8,
+            check_timeout: Duration::from_secs(20),
+            interval: Duration::from_secs(300),
+        }
+    }
+}
+
+/// What a provider's check is doing right now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Slot {
+    /// Waiting for a concurrency permit.
+    Queued,
+    /// Running; `true` when another trigger arrived meanwhile (re-check after).
+    Running(bool),
+}
+
+pub struct Validator {
+    db: DatabaseConnection,
+    keyring: Arc<Keyring>,
+    events: Arc<EventHub>,
+    client: GuardedClient,
+    settings: ValidatorSettings,
+    permits: Arc<Semaphore>,
+    slots: Mutex<HashMap<Uuid, Slot>>,
+    shutdown: watch::Receiver<bool>,
+}
+
+impl Validator {
+    pub fn new(
+        db: DatabaseConnection,
+        keyring: Arc<Keyring>,
+        events: Arc<EventHub>,
+        client: GuardedClient,
+        settings: ValidatorSettings,
+        shutdown: watch::Receiver<bool>,
+    ) -> Arc<Validator> {
+        Arc::new(Validator {
+            permits: Arc::new(Semaphore::new(settings.concurrency.max(1))),
+            db,
+            keyring,
+            events,
+            client,
+            settings,
+            slots: Mutex::new(HashMap::new()),
+            shutdown,
+        })
+    }
+
+    /// Schedules a check of `id` and returns at once. A check already queued absorbs this
+    /// trigger; one already running is followed by exactly one more.
+    pub fn trigger(self: &Arc<Self>, id: Uuid) {
+        let Ok(mut slots) = self.slots.lock() else {
+            return;
+        };
+        match slots.get_mut(&id) {
+            Some(Slot::Queued) | Some(Slot::Running(true)) => return,
+            Some(Slot::Running(rerun)) => {
+                *rerun = true;
+                return;
+            }
+            None => {
+                slots.insert(id, Slot::Queued);
+            }
+        }
+        drop(slots);
+        let validator = Arc::clone(self);
+        tokio::spawn(async move { validator.run_checks(id).await });
+    }
+
+    /// Re-queues checks interrupted by a stop and those never run, then re-checks every
+    /// active provider each interval (± 10 % jitter so many servers do not probe in step).
+    pub fn start(self: &Arc<Self>) {
+        let validator = Arc::clone(self);
+        tokio::spawn(async move {
+            match providers::ids_with_status(
+                &validator.db,
+                &[ValidationStatus::Pending, ValidationStatus::Validating],
+            )
+            .await
+            {
+                Ok(ids) => ids.into_iter().for_each(|id| validator.trigger(id)),
+                Err(err) => {
+                    tracing::warn!(error = %err, "validator: cannot list unchecked providers")
+                }
+            }
+            if validator.settings.interval.is_zero() {
+                return;
+            }
+            let mut shutdown = validator.shutdown.clone();
+            loop {
+                let pause = jitter(validator.settings.interval);
+                tokio::select! {
+                    _ = shutdown.changed() => return,
+                    () = tokio::time::sleep(pause) => {}
+                }
+                match providers::active_ids(&validator.db).await {
+                    Ok(ids) => ids.into_iter().for_each(|id| validator.trigger(id)),
+                    Err(err) => tracing::warn!(error = %err, "validator: cannot list providers"),
+                }
+            }
+        });
+    }
+
+    async fn run_checks(self: Arc<Self>, id: Uuid) {
+        let mut shutdown = self.shutdown.clone();
+        let permit = tokio::select! {
+            permit = Arc::clone(&self.permits).acquire_owned() => permit,
+            _ = shutdown.changed() => return self.clear(id),
+        };
+        let Ok(_permit) = permit else {
+            return self.clear(id);
+        };
+        loop {
+            if let Ok(mut slots) = self.slots.lock() {
+                slots.insert(id, Slot::Running(false));
+            }
+            tokio::select! {
+                () = self.check(id) => {}
+                _ = shutdown.changed() => return self.clear(id),
+            }
+            let again = match self.slots.lock() {
+                Ok(mut slots) => {
+                    if slots.get(&id) == Some(&Slot::Running(true)) {
+                        true
+                    } else {
+                        slots.remove(&id);
+                        false
+                    }
+                }
+                Err(_) => false,
+            };
+            if !again {
+                return;
+            }
+        }
+    }
+
+    fn clear(&self, id: Uuid) {
+        if let Ok(mut slots) = self.slots.lock() {
+            slots.remove(&id);
+        }
+    }
+
+    /// One check. Results are stored only if the provider's configuration is still the one
+    /// checked: an update meanwhile has triggered a newer check.
+    async fn check(&self, id: Uuid) {
+        let provider = match providers::find(&self.db, id).await {
+            Ok(Some(p)) if p.is_active => p,
+            Ok(_) => return,
+            Err(err) => {
+                tracing::warn!(provider.id = %id, error = %err, "validator: cannot load provider");
+                return;
+            }
+        };
+        let revision = provider.revision;
+        match providers::set_validating(&self.db, id, revision).await {
+            Ok(true) => self.publish(id).await,
+            Ok(false) => return,
+            Err(err) => {
+                tracing::warn!(provider.id = %id, error = %err, "validator: cannot store state");
+                return;
+            }
+        }
+        let started = Instant::now();
+        let outcome = self.probe(&provider).await;
+        let latency = started.elapsed();
+        let result = match &outcome {
+            Ok(models) => ValidationResult {
+                status: ValidationStatus::Connected,
+                error: None,
+                latency_ms: Some(i64::try_from(latency.as_millis()).unwrap_or(i64::MAX)),
+                models: Some(models.clone()),
+                validated_at: Utc::now(),
+            },
+            Err(err) => ValidationResult {
+                status: ValidationStatus::Error,
+                error: Some(err.summary()),
+                latency_ms: None,
+                models: None,
+                validated_at: Utc::now(),
+            },
+        };
+        match &outcome {
+            Ok(models) => tracing::info!(
+                provider.id = %id, latency_ms = latency.as_millis() as u64, models = models.len(),
+                "provider connected"
+            ),
+            Err(err) => tracing::info!(provider.id = %id, error = %err, "provider check failed"),
+        }
+        match providers::set_validation_result(&self.db, id, revision, result).await {
+            Ok(true) => self.publish(id).await,
+            Ok(false) => {}
+            Err(err) => {
+                tracing::warn!(provider.id = %id, error = %err, "validator: cannot store result")
+            }
+        }
+    }
+
+    async fn probe(&self, provider: &providers::Model) -> Result<Vec<String>, ProviderError> {
+        let kind = provider
+            .kind()
+            .map_err(|e| ProviderError::unexpected(e.to_string()))?;
+        let api_key = match &provider.api_key_ciphertext {
+            Some(blob) => Some(
+                self.keyring
+                    .decrypt(blob, &api_key_context(provider.id))
+                    .map_err(|e| {
+                        ProviderError::new(
+                            ErrorClass::CredentialsRejected,
+                            format!("the stored API key cannot be decrypted ({e}); check AGENTRY_ENCRYPTION_KEY"),
+                        )
+                    })?,
+            ),
+            None => None,
+        };
+        let client = llm::build(
+            kind,
+            provider.base_url.as_deref(),
+            api_key,
+            self.client.clone(),
+        )?;
+        match tokio::time::timeout(self.settings.check_timeout, client.probe()).await {
+            Ok(result) => result.map(|probe| probe.models),
+            Err(_) => Err(ProviderError::new(
+                ErrorClass::Timeout,
+                format!(
+                    "no complete answer within {} s",
+                    self.settings.check_timeout.as_secs_f32()
+                ),
+            )),
+        }
+    }
+
+    async fn publish(&self, id: Uuid) {
+        match providers::find(&self.db, id).await {
+            Ok(Some(model)) => match model.to_contract() {
+                Ok(provider) => self.events.publish(
+                    Topic::Providers,
+                    EventKind::ValidationUpdate,
+                    id,
+                    &provider,
+                ),
+                Err(err) => tracing::warn!(provider.id = %id, error = %err, "validator: bad row"),
+            },
+            Ok(None) => {}
+            Err(err) => {
+                tracing::warn!(provider.id = %id, error = %err, "validator: cannot publish")
+            }
+        }
+    }
+}
+
+/// `base` ± 10 %, from the clock's sub-second noise (no RNG dependency needed for this).
+fn jitter(base: Duration) -> Duration {
+    let noise = f64::from(Utc::now().timestamp_subsec_nanos() % 1_000) / 1_000.0; // 0..1
+    base.mul_f64(0.9 + 0.2 * noise)
+}
