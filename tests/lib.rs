@@ -11,6 +11,7 @@
 pub mod contract;
 pub mod fakes;
 pub mod llm;
+pub mod logs;
 pub mod postgres;
 pub mod ws;
 
@@ -147,6 +148,10 @@ impl TestApp {
         let data_dir = tempfile::tempdir().expect("temp dir");
         let mut config = Config::with_data_dir(data_dir.path());
         config.log_filter = "warn".to_owned();
+        // Tests create providers pointing at public hosts (the cloud kinds' defaults) and
+        // unroutable addresses: the validator would reach out to them. Tests about
+        // validation turn it on, with loopback servers only.
+        config.validator.enabled = false;
         let pg = match backend {
             Backend::Sqlite => None,
             Backend::Postgres => {
@@ -166,6 +171,7 @@ impl TestApp {
         pg: Option<PgDatabase>,
     ) -> TestApp {
         install_crypto_provider();
+        logs::capture();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind 127.0.0.1:0");
@@ -401,5 +407,31 @@ pub fn without_validation(value: &Value) -> Value {
         ),
         Value::Array(items) => Value::Array(items.iter().map(without_validation).collect()),
         other => other.clone(),
+    }
+}
+
+impl TestApp {
+    /// Polls `GET /api/providers/{id}` until `done` accepts it (deadline: 30 s).
+    pub async fn provider_until(&self, id: Uuid, done: impl Fn(&Value) -> bool) -> Value {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        loop {
+            let provider = self.get(&format!("/api/providers/{id}")).await.json();
+            if done(&provider) {
+                return provider;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "provider never reached the expected state: {provider}"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+        }
+    }
+
+    /// Polls until the provider's check has finished (connected or error).
+    pub async fn provider_settled(&self, id: Uuid) -> Value {
+        self.provider_until(id, |p| {
+            matches!(p["validation_status"].as_str(), Some("connected" | "error"))
+        })
+        .await
     }
 }

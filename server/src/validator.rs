@@ -22,6 +22,8 @@ use crate::secrets::Keyring;
 /// Validator tuning; production defaults, shortened by tests.
 #[derive(Debug, Clone)]
 pub struct ValidatorSettings {
+    /// Off only in tests about other things, so they never reach out to provider URLs.
+    pub enabled: bool,
     /// Checks running at once.
     pub concurrency: usize,
     /// Deadline for one whole check (connect, answer, body).
@@ -33,6 +35,7 @@ pub struct ValidatorSettings {
 impl Default for ValidatorSettings {
     fn default() -> Self {
         ValidatorSettings {
+            enabled: true,
             concurrency: 8,
             check_timeout: Duration::from_secs(20),
             interval: Duration::from_secs(300),
@@ -84,6 +87,9 @@ impl Validator {
     /// Schedules a check of `id` and returns at once. A check already queued absorbs this
     /// trigger; one already running is followed by exactly one more.
     pub fn trigger(self: &Arc<Self>, id: Uuid) {
+        if !self.settings.enabled {
+            return;
+        }
         let Ok(mut slots) = self.slots.lock() else {
             return;
         };
@@ -105,6 +111,9 @@ impl Validator {
     /// Re-queues checks interrupted by a stop and those never run, then re-checks every
     /// active provider each interval (± 10 % jitter so many servers do not probe in step).
     pub fn start(self: &Arc<Self>) {
+        if !self.settings.enabled {
+            return;
+        }
         let validator = Arc::clone(self);
         tokio::spawn(async move {
             match providers::ids_with_status(

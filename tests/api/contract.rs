@@ -45,7 +45,7 @@ async fn every_documented_operation_and_status_is_exercised(backend: Backend) {
     app.get("/api/providers").await.assert_status(200);
     app.get("/api/providers?limit=0").await.assert_status(400);
     let provider = app.ollama_provider("p").await;
-    app.create_provider(&json!({"name": "p", "kind": "ollama", "base_url": "http://h"}))
+    app.create_provider(&json!({"name": "p", "kind": "ollama", "base_url": "http://127.0.0.2:9"}))
         .await
         .assert_status(409);
     app.create_provider(&json!({"name": "q", "kind": "ollama"}))
@@ -59,13 +59,13 @@ async fn every_documented_operation_and_status_is_exercised(backend: Backend) {
     let other_provider = app.ollama_provider("other").await;
     app.put(
         &p_path,
-        &json!({"name": "p", "kind": "ollama", "base_url": "http://h2"}),
+        &json!({"name": "p", "kind": "ollama", "base_url": "http://127.0.0.3:9"}),
     )
     .await
     .assert_status(200);
     app.put(
         &p_path,
-        &json!({"name": "other", "kind": "ollama", "base_url": "http://h2"}),
+        &json!({"name": "other", "kind": "ollama", "base_url": "http://127.0.0.3:9"}),
     )
     .await
     .assert_status(409);
@@ -74,7 +74,7 @@ async fn every_documented_operation_and_status_is_exercised(backend: Backend) {
         .assert_status(422);
     app.put(
         &format!("/api/providers/{ghost}"),
-        &json!({"name": "z", "kind": "ollama", "base_url": "http://h"}),
+        &json!({"name": "z", "kind": "ollama", "base_url": "http://127.0.0.2:9"}),
     )
     .await
     .assert_status(404);

@@ -14,6 +14,8 @@ mod contract;
 mod errors;
 mod fakes_smoke;
 mod health;
+mod policy;
 mod providers;
 mod tasks;
+mod validator;
 mod ws;

@@ -12,8 +12,8 @@ fn valid_bodies() -> Vec<Value> {
         json!({"name": "openai", "kind": "openai", "api_key": KEY}),
         json!({"name": "anthropic", "kind": "anthropic", "api_key": KEY}),
         json!({"name": "gemini", "kind": "gemini", "api_key": KEY}),
-        json!({"name": "vllm", "kind": "openai_compatible", "base_url": "http://10.0.0.5:8000/v1"}),
-        json!({"name": "proxied openai", "kind": "openai", "base_url": "https://proxy.example/v1", "api_key": KEY}),
+        json!({"name": "vllm", "kind": "openai_compatible", "base_url": "http://127.0.0.5:8000/v1"}),
+        json!({"name": "proxied openai", "kind": "openai", "base_url": "https://127.0.0.7/v1", "api_key": KEY}),
     ]
 }
 
@@ -157,7 +157,7 @@ async fn unknown_id_is_404(backend: Backend) {
     app.delete(&format!("/api/providers/{id}"))
         .await
         .assert_problem(404, "not_found");
-    let body = json!({"name": "x", "kind": "ollama", "base_url": "http://h"});
+    let body = json!({"name": "x", "kind": "ollama", "base_url": "http://127.0.0.2:9"});
     app.put(&format!("/api/providers/{id}"), &body)
         .await
         .assert_problem(404, "not_found");
@@ -236,15 +236,15 @@ async fn changing_endpoint_without_key_is_422(backend: Backend) {
     let id = app
         .create_provider(&json!({
             "name": "c", "kind": "openai_compatible",
-            "base_url": "http://10.0.0.5:8000/v1", "api_key": KEY
+            "base_url": "http://127.0.0.5:8000/v1", "api_key": KEY
         }))
         .await
         .id();
     let path = format!("/api/providers/{id}");
     let table = [
-        ("http://10.0.0.6:8000/v1", "host"),
-        ("https://10.0.0.5:8000/v1", "scheme"),
-        ("http://10.0.0.5:9000/v1", "port"),
+        ("http://127.0.0.6:8000/v1", "host"),
+        ("https://127.0.0.5:8000/v1", "scheme"),
+        ("http://127.0.0.5:9000/v1", "port"),
     ];
     for (url, why) in table {
         let body = json!({"name": "c", "kind": "openai_compatible", "base_url": url});
@@ -256,13 +256,13 @@ async fn changing_endpoint_without_key_is_422(backend: Backend) {
     }
     // Unchanged by the refused updates.
     let current = app.get(&path).await.json();
-    assert_eq!(current["base_url"], "http://10.0.0.5:8000/v1");
+    assert_eq!(current["base_url"], "http://127.0.0.5:8000/v1");
     assert_eq!(current["revision"], 1);
     // The same origin with another path is fine; a new host with the key resent is fine.
     let same_origin =
-        json!({"name": "c", "kind": "openai_compatible", "base_url": "http://10.0.0.5:8000/v2"});
+        json!({"name": "c", "kind": "openai_compatible", "base_url": "http://127.0.0.5:8000/v2"});
     app.put(&path, &same_origin).await.assert_status(200);
-    let moved = json!({"name": "c", "kind": "openai_compatible", "base_url": "http://10.0.0.6:8000/v1", "api_key": KEY});
+    let moved = json!({"name": "c", "kind": "openai_compatible", "base_url": "http://127.0.0.6:8000/v1", "api_key": KEY});
     app.put(&path, &moved).await.assert_status(200);
 }
 

@@ -50,7 +50,8 @@ impl LlmProvider for Gemini {
             let body = self
                 .endpoint
                 .send_json(self.request(Method::GET, url), None)
-                .await?;
+                .await
+                .map_err(key_errors)?;
             let page = body["models"].as_array().ok_or_else(|| {
                 self.endpoint.error(
                     ErrorClass::UnexpectedResponse,
@@ -104,7 +105,8 @@ impl LlmProvider for Gemini {
         let answer = self
             .endpoint
             .send_json(self.request(Method::POST, url).json(&body), None)
-            .await?;
+            .await
+            .map_err(key_errors)?;
         let parts = answer
             .pointer("/candidates/0/content/parts")
             .and_then(Value::as_array)
@@ -145,4 +147,15 @@ fn generates_content(model: &Value) -> bool {
         Some(methods) => methods.iter().any(|m| m == "generateContent"),
         None => true,
     }
+}
+
+/// Google answers an invalid key with 400 INVALID_ARGUMENT (reason `API_KEY_INVALID`), not
+/// 401: recognise it so it reads as the credentials problem it is.
+fn key_errors(mut err: ProviderError) -> ProviderError {
+    if err.status == Some(400)
+        && (err.message.contains("API key not valid") || err.message.contains("API_KEY_INVALID"))
+    {
+        err.class = ErrorClass::CredentialsRejected;
+    }
+    err
 }
