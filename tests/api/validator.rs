@@ -298,7 +298,23 @@ async fn checks_left_validating_by_a_stop_are_requeued(backend: Backend) {
     assert_eq!(provider["validation_status"], "connected");
 }
 
+async fn providers_are_rechecked_periodically(backend: Backend) {
+    let fake = fakes::openai::start().await;
+    let app = TestApp::spawn_with(backend, |c| {
+        checks_on(c);
+        c.validation_interval_secs = 1;
+    })
+    .await;
+    app.create_provider(&json!({"name": "p", "kind": "openai_compatible", "base_url": fake.url("/v1"), "api_key": fakes::openai::KEY}))
+        .await
+        .assert_status(201);
+    // The check on create, then at least two periodic ones.
+    fake.wait_for_requests(3, Duration::from_secs(15)).await;
+    assert!(fake.requests_to("/v1/models").len() >= 3);
+}
+
 db_tests!(
+    providers_are_rechecked_periodically,
     real_llama_server_connects_with_its_model,
     ollama_api_server_connects_with_its_model,
     closed_port_ends_unreachable,

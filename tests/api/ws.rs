@@ -278,7 +278,53 @@ async fn shutdown_closes_sockets_with_1001(backend: Backend) {
     assert_eq!(closed.await.unwrap(), Some(code(CloseCode::Away)));
 }
 
+async fn server_pings_and_drops_clients_that_never_answer(backend: Backend) {
+    use futures_util::StreamExt;
+    use tokio_tungstenite::tungstenite::Message;
+    let app = TestApp::spawn_with(backend, |c| {
+        c.ws.ping_interval = Duration::from_millis(100);
+    })
+    .await;
+    // A client that keeps reading (tungstenite answers pings as it reads) sees pings and
+    // stays connected.
+    let mut live = app.ws("providers").await;
+    let (ready, ready_rx) = tokio::sync::oneshot::channel();
+    let reader = tokio::spawn(async move {
+        let mut ready = Some(ready);
+        loop {
+            match live.stream.next().await {
+                Some(Ok(Message::Ping(_))) => {
+                    if let Some(ready) = ready.take() {
+                        let _ = ready.send(());
+                    }
+                }
+                Some(Ok(Message::Text(text))) => {
+                    let event: Value = serde_json::from_str(text.as_str()).unwrap();
+                    if event["event"] == "created" {
+                        return event;
+                    }
+                }
+                Some(Ok(_)) => {}
+                other => panic!("live client dropped: {other:?}"),
+            }
+        }
+    });
+    tokio::time::timeout(Duration::from_secs(10), ready_rx)
+        .await
+        .expect("a keepalive ping")
+        .unwrap();
+    // A client that never reads never answers: dropped after three silent periods. Not
+    // reading is the point here, so this one pause is a sleep.
+    let mut mute = app.ws("providers").await;
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    mute.closed().await;
+    let id = app.ollama_provider("p").await;
+    let event = reader.await.unwrap();
+    assert_eq!(event["id"], id.to_string(), "the live client still works");
+}
+
 db_tests!(
+    server_pings_and_drops_clients_that_never_answer,
     three_clients_on_one_topic_receive_the_same_event,
     a_client_receives_only_its_topics,
     every_crud_change_is_published,
