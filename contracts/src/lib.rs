@@ -8,6 +8,7 @@ mod assignments;
 mod common;
 mod problem;
 mod providers;
+mod runs;
 mod tasks;
 mod ws;
 
@@ -18,5 +19,6 @@ pub use problem::{FieldError, Problem, ProblemCode};
 pub use providers::{
     CreateProvider, Provider, ProviderKind, ProviderSummary, UpdateProvider, ValidationStatus,
 };
+pub use runs::{CreateRun, Run, RunEvent, RunEventKind, RunMode, RunQuery, RunSnapshot, RunStatus};
 pub use tasks::{CreateTask, Task, TaskSummary, UpdateTask};
 pub use ws::{Event, EventKind, Topic, WsClientMessage, WsServerMessage};

@@ -63,6 +63,12 @@ pub enum ProblemCode {
     DuplicateAssignment,
     /// The task is assigned to agents and cannot be deleted.
     TaskAssigned,
+    /// A run was requested for a task the agent is not assigned.
+    TaskNotAssigned,
+    /// The agent cannot run: its stored configuration cannot be used (see `detail`).
+    AgentNotRunnable,
+    /// The run has already finished and cannot be canceled.
+    RunFinished,
     /// The server failed; details are in its log, never in the response.
     Internal,
     /// The server is not ready (e.g. database unreachable).

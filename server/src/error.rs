@@ -38,6 +38,12 @@ pub enum ApiError {
     DuplicateAssignment,
     #[error("the task is assigned to {0} agent(s); unassign it first")]
     TaskAssigned(u64),
+    #[error("the task is not assigned to this agent; assign it first")]
+    TaskNotAssigned,
+    #[error("the agent cannot run: {0}")]
+    AgentNotRunnable(String),
+    #[error("the run has already finished ({0})")]
+    RunFinished(&'static str),
     #[error("{0}")]
     Unavailable(String),
     #[error("internal error")]
@@ -57,7 +63,10 @@ impl ApiError {
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::DuplicateName(_)
             | ApiError::DuplicateAssignment
-            | ApiError::TaskAssigned(_) => StatusCode::CONFLICT,
+            | ApiError::TaskAssigned(_)
+            | ApiError::TaskNotAssigned
+            | ApiError::AgentNotRunnable(_)
+            | ApiError::RunFinished(_) => StatusCode::CONFLICT,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -78,6 +87,9 @@ impl ApiError {
             ApiError::DuplicateName(_) => ProblemCode::DuplicateName,
             ApiError::DuplicateAssignment => ProblemCode::DuplicateAssignment,
             ApiError::TaskAssigned(_) => ProblemCode::TaskAssigned,
+            ApiError::TaskNotAssigned => ProblemCode::TaskNotAssigned,
+            ApiError::AgentNotRunnable(_) => ProblemCode::AgentNotRunnable,
+            ApiError::RunFinished(_) => ProblemCode::RunFinished,
             ApiError::Unavailable(_) => ProblemCode::Unavailable,
             ApiError::Internal(_) => ProblemCode::Internal,
         }

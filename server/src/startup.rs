@@ -23,7 +23,9 @@ use crate::db::connect::{connect, migrate};
 use crate::events::EventHub;
 use crate::extract::MAX_BODY_BYTES;
 use crate::outbound::{GuardedClient, OutboundPolicy, Timeouts};
+use crate::registry::Registry;
 use crate::routes::SHUTDOWN_GRACE;
+use crate::runs::Runs;
 use crate::secrets::{KeySource, Keyring, load_keyring};
 use crate::state::AppState;
 use crate::validator::{Validator, ValidatorSettings};
@@ -85,6 +87,16 @@ impl Application {
             shutdown_rx.clone(),
         );
         validator.start();
+        let interrupted = crate::db::runs::fail_interrupted(&db, crate::domain::now()).await?;
+        if !interrupted.is_empty() {
+            tracing::warn!(
+                runs = interrupted.len(),
+                "marked runs left unfinished by the previous process as failed (interrupted)"
+            );
+        }
+        let registry = Arc::new(Registry::new(Arc::clone(&keyring), outbound.clone()));
+        spawn_registry_sweeper(Arc::clone(&registry), shutdown_rx.clone());
+        let runs = Runs::new(db.clone(), Arc::clone(&events));
         let state = AppState {
             db,
             keyring,
@@ -93,6 +105,8 @@ impl Application {
             policy,
             outbound,
             validator,
+            registry,
+            runs,
             shutdown: shutdown_rx,
             sockets: sockets_tx,
         };
@@ -242,4 +256,27 @@ pub fn redact_url(url: &str) -> String {
         }
         _ => url.to_owned(),
     }
+}
+
+/// Forgets registry entries whose instance is gone, every minute, and logs how many agents
+/// are live (a metric until metrics exist).
+fn spawn_registry_sweeper(registry: Arc<Registry>, mut shutdown: watch::Receiver<bool>) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(60));
+        tick.tick().await;
+        loop {
+            tokio::select! {
+                _ = shutdown.changed() => return,
+                _ = tick.tick() => {
+                    registry.sweep();
+                    tracing::debug!(
+                        live = registry.live_instances(),
+                        entries = registry.entries(),
+                        builds = registry.builds(),
+                        "runnable agent registry"
+                    );
+                }
+            }
+        }
+    });
 }

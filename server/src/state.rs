@@ -8,6 +8,8 @@ use tokio::sync::{mpsc, watch};
 use crate::config::Config;
 use crate::events::EventHub;
 use crate::outbound::{GuardedClient, OutboundPolicy};
+use crate::registry::Registry;
+use crate::runs::Runs;
 use crate::secrets::Keyring;
 use crate::validator::Validator;
 
@@ -23,6 +25,8 @@ pub struct AppState {
     /// The only HTTP client that talks to providers.
     pub outbound: GuardedClient,
     pub validator: Arc<Validator>,
+    pub registry: Arc<Registry>,
+    pub runs: Arc<Runs>,
     /// Becomes `true` when the server is stopping; long-lived tasks (sockets) watch it.
     pub shutdown: watch::Receiver<bool>,
     /// Each WebSocket session holds a clone; shutdown waits until all are dropped.

@@ -4,6 +4,7 @@
 use std::collections::BTreeSet;
 
 use agentry_tests::contract::{documented, openapi_path};
+use agentry_tests::fakes::{self, Behavior, Reply};
 use agentry_tests::{Backend, TestApp, agent_body, db_tests, task_body};
 use reqwest::Method;
 use serde_json::json;
@@ -175,6 +176,67 @@ async fn every_documented_operation_and_status_is_exercised(backend: Backend) {
     app.delete(&a_path).await.assert_status(204);
     app.delete(&a_path).await.assert_status(404);
 
+    // runs, against a wire-accurate OpenAI-style fake
+    let fake = fakes::openai::start().await;
+    let openai = app
+        .create_provider(&json!({"name": "fake", "kind": "openai_compatible",
+            "base_url": fake.url("/v1"), "api_key": fakes::openai::KEY}))
+        .await
+        .id();
+    let mut runner_body = agent_body("runner", openai);
+    runner_body["model"] = json!("gpt-4o-mini");
+    let runner = app.create_agent(&runner_body).await.id();
+    let sentiment = app.simple_task("sentiment").await;
+    let runs_path = format!("/api/agents/{runner}/tasks/{sentiment}/runs");
+    let input = json!({"input": {"text": "great"}});
+    app.post(&runs_path, &input).await.assert_status(409); // not assigned
+    app.assign(runner, sentiment).await.assert_status(201);
+    fake.push_reply(Reply::Text(
+        r#"{"sentiment":"positive","score":0.9}"#.to_owned(),
+    ));
+    let done = app.post(&runs_path, &input).await;
+    done.assert_status(201);
+    assert_eq!(done.json()["status"], "succeeded", "{}", done.text);
+    app.post(&runs_path, &json!({"input": {"text": 5}}))
+        .await
+        .assert_status(422);
+    app.post(
+        &format!("/api/agents/{ghost}/tasks/{sentiment}/runs"),
+        &input,
+    )
+    .await
+    .assert_status(404);
+    fake.set_behavior(Behavior::Hang);
+    let queued = app
+        .post(
+            &runs_path,
+            &json!({"input": {"text": "x"}, "mode": "async"}),
+        )
+        .await;
+    queued.assert_status(202);
+    let run_path = format!("/api/runs/{}", queued.id());
+    app.get(&run_path).await.assert_status(200);
+    app.get(&format!("{run_path}/events"))
+        .await
+        .assert_status(200);
+    app.post(&format!("{run_path}/cancel"), &json!({}))
+        .await
+        .assert_status(202);
+    app.post(&format!("{run_path}/cancel"), &json!({}))
+        .await
+        .assert_status(409);
+    app.get(&format!("/api/runs/{ghost}"))
+        .await
+        .assert_status(404);
+    app.get(&format!("/api/runs/{ghost}/events"))
+        .await
+        .assert_status(404);
+    app.post(&format!("/api/runs/{ghost}/cancel"), &json!({}))
+        .await
+        .assert_status(404);
+    app.get("/api/runs").await.assert_status(200);
+    app.get("/api/runs?status=bogus").await.assert_status(400);
+
     // request-level problems on every operation that takes a body
     let bodies: Vec<(Method, String)> = vec![
         (Method::POST, "/api/providers".into()),
@@ -184,6 +246,10 @@ async fn every_documented_operation_and_status_is_exercised(backend: Backend) {
         (Method::POST, "/api/agents".into()),
         (Method::PUT, format!("/api/agents/{ghost}")),
         (Method::POST, format!("/api/agents/{ghost}/tasks")),
+        (
+            Method::POST,
+            format!("/api/agents/{ghost}/tasks/{ghost}/runs"),
+        ),
     ];
     let huge = "x".repeat(1024 * 1024 + 1);
     for (method, path) in &bodies {

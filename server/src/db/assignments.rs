@@ -66,3 +66,14 @@ pub async fn count_for_task(db: &impl ConnectionTrait, task_id: Uuid) -> Result<
         .count(db)
         .await
 }
+
+pub async fn exists(
+    db: &impl ConnectionTrait,
+    agent_id: Uuid,
+    task_id: Uuid,
+) -> Result<bool, DbErr> {
+    Ok(Entity::find_by_id((agent_id, task_id))
+        .one(db)
+        .await?
+        .is_some())
+}

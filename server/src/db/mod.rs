@@ -5,6 +5,7 @@ pub mod agents;
 pub mod assignments;
 pub mod connect;
 pub mod providers;
+pub mod runs;
 pub mod tasks;
 pub mod views;
 

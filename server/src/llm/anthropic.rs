@@ -123,11 +123,19 @@ impl LlmProvider for Anthropic {
                 .and_then(Value::as_u64),
         };
         match tool_input {
-            Some(input) => Ok(JsonCompletion {
-                text: input.to_string(),
-                value: Some(input),
-                usage,
-            }),
+            Some(input) => {
+                // Undo the `{result: …}` wrapper `tool_schema` put around non-object schemas.
+                let value = if is_object_schema(&request.schema) {
+                    input
+                } else {
+                    input.get("result").cloned().unwrap_or(input)
+                };
+                Ok(JsonCompletion {
+                    text: value.to_string(),
+                    value: Some(value),
+                    usage,
+                })
+            }
             None => {
                 // No tool call: keep whatever text came back so the run shows what went wrong.
                 let text: String = content
@@ -154,10 +162,13 @@ impl LlmProvider for Anthropic {
 /// Tool input schemas must describe an object; other schemas are wrapped in `{result: …}` —
 /// undone by the caller, who validates against the original schema.
 fn tool_schema(schema: &Value) -> Value {
-    let is_object = schema.get("type").and_then(Value::as_str) == Some("object");
-    if is_object {
+    if is_object_schema(schema) {
         schema.clone()
     } else {
         json!({"type": "object", "properties": {"result": schema}, "required": ["result"]})
     }
+}
+
+fn is_object_schema(schema: &Value) -> bool {
+    schema.get("type").and_then(Value::as_str) == Some("object")
 }

@@ -15,7 +15,7 @@ use async_trait::async_trait;
 use contracts::ProviderKind;
 use serde_json::Value;
 
-pub use error::{ErrorClass, ProviderError};
+pub use error::{ErrorClass, ProviderError, truncate};
 pub use http::Endpoint;
 
 use crate::outbound::GuardedClient;

@@ -5,6 +5,7 @@ mod agents;
 mod assignments;
 mod health;
 mod providers;
+mod runs;
 mod tasks;
 mod ws;
 
@@ -36,6 +37,7 @@ use crate::state::AppState;
         (name = "agents", description = "Provider + model + prompts + parameters"),
         (name = "tasks", description = "Request and response JSON Schemas"),
         (name = "assignments", description = "Which tasks an agent may run"),
+        (name = "runs", description = "Executions of tasks by agents, with schema-checked output"),
         (name = "health", description = "Liveness and readiness"),
     )
 )]
@@ -60,6 +62,7 @@ fn documented() -> OpenApiRouter<AppState> {
         .merge(agents::routes())
         .merge(assignments::routes())
         .merge(tasks::routes())
+        .merge(runs::routes())
         .merge(health::routes())
 }
 

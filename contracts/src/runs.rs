@@ -1,0 +1,172 @@
+//! Runs: one execution of a task by an agent, with its schema-checked output or the reasons it
+//! failed, and its append-only event history.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use uuid::Uuid;
+
+use crate::ProviderKind;
+
+/// Where a run is. Moves only forward: `queued → running → succeeded | failed | canceled`
+/// (a queued run can also be canceled or failed directly).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum RunStatus {
+    Queued,
+    Running,
+    Succeeded,
+    Failed,
+    Canceled,
+}
+
+impl RunStatus {
+    pub const ALL: [RunStatus; 5] = [
+        RunStatus::Queued,
+        RunStatus::Running,
+        RunStatus::Succeeded,
+        RunStatus::Failed,
+        RunStatus::Canceled,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunStatus::Queued => "queued",
+            RunStatus::Running => "running",
+            RunStatus::Succeeded => "succeeded",
+            RunStatus::Failed => "failed",
+            RunStatus::Canceled => "canceled",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<RunStatus> {
+        RunStatus::ALL.into_iter().find(|r| r.as_str() == s)
+    }
+
+    /// The states a run may be in for a move to `self`.
+    pub fn predecessors(self) -> &'static [RunStatus] {
+        match self {
+            RunStatus::Queued => &[],
+            RunStatus::Running => &[RunStatus::Queued],
+            RunStatus::Succeeded => &[RunStatus::Running],
+            RunStatus::Failed | RunStatus::Canceled => &[RunStatus::Queued, RunStatus::Running],
+        }
+    }
+
+    pub fn is_finished(self) -> bool {
+        match self {
+            RunStatus::Succeeded | RunStatus::Failed | RunStatus::Canceled => true,
+            RunStatus::Queued | RunStatus::Running => false,
+        }
+    }
+}
+
+/// `sync` answers when the run has finished; `async` answers at once with the queued run.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum RunMode {
+    #[default]
+    Sync,
+    Async,
+}
+
+/// Body of `POST /api/agents/{agent_id}/tasks/{task_id}/runs`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct CreateRun {
+    /// Must match the task's `request_schema`.
+    pub input: Value,
+    #[serde(default)]
+    pub mode: RunMode,
+}
+
+/// The configuration a run used, frozen when it was created: later edits or deletions of the
+/// agent, task or provider do not change it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct RunSnapshot {
+    pub agent_id: Uuid,
+    pub agent_name: String,
+    pub agent_revision: u64,
+    pub model: String,
+    pub temperature: Option<f64>,
+    pub max_tokens: Option<u32>,
+    pub max_retries: u32,
+    pub timeout_secs: u32,
+    pub task_id: Uuid,
+    pub task_name: String,
+    pub task_revision: u64,
+    pub provider_id: Uuid,
+    pub provider_name: String,
+    pub provider_kind: ProviderKind,
+    pub provider_revision: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Run {
+    pub id: Uuid,
+    pub agent_id: Uuid,
+    pub task_id: Uuid,
+    pub status: RunStatus,
+    pub input: Value,
+    /// Present only on success, and then always valid against the task's response schema.
+    pub output: Option<Value>,
+    /// What the model returned on the last attempt, verbatim.
+    pub raw_output: Option<String>,
+    /// Why the run failed or was canceled.
+    pub error: Option<String>,
+    /// Model calls made (repairs included, transient retries not).
+    pub attempts: u32,
+    pub prompt_tokens: Option<u64>,
+    pub completion_tokens: Option<u64>,
+    /// From start to finish.
+    pub latency_ms: Option<u64>,
+    pub snapshot: RunSnapshot,
+    pub created_at: DateTime<Utc>,
+    pub started_at: Option<DateTime<Utc>>,
+    pub finished_at: Option<DateTime<Utc>>,
+}
+
+/// `?agent_id&task_id&status&limit&offset` for `GET /api/runs`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::IntoParams))]
+#[cfg_attr(feature = "openapi", into_params(parameter_in = Query))]
+#[serde(deny_unknown_fields)]
+pub struct RunQuery {
+    pub agent_id: Option<Uuid>,
+    pub task_id: Option<Uuid>,
+    pub status: Option<RunStatus>,
+    /// Items per page, 1–200 (default 50).
+    pub limit: Option<u64>,
+    pub offset: Option<u64>,
+}
+
+/// What a run event records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum RunEventKind {
+    /// The run moved to `data.status`.
+    Status,
+    /// A model call answered (`data.attempt`, `data.raw_output`).
+    Attempt,
+    /// An answer did not parse or validate (`data.attempt`, `data.errors`).
+    ValidationError,
+    /// A provider call failed (`data.error`, `data.class`, `data.retry_in_ms` when retried).
+    ProviderError,
+}
+
+/// One entry of a run's append-only history, in order of `seq`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct RunEvent {
+    pub seq: u64,
+    pub run_id: Uuid,
+    pub kind: RunEventKind,
+    pub data: Value,
+    pub created_at: DateTime<Utc>,
+}

@@ -1,0 +1,274 @@
+//! The `runs` and `run_events` tables. Status changes are conditional updates
+//! (`… WHERE status IN (predecessors)`), so a run's status only ever moves forward, whoever
+//! races to change it.
+
+use contracts::{Run, RunEvent, RunEventKind, RunQuery, RunSnapshot, RunStatus};
+use sea_orm::entity::prelude::*;
+use sea_orm::{ConnectionTrait, DbErr, QueryOrder};
+use serde_json::Value;
+
+use super::{corrupt, to_u64};
+
+pub mod run {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+    #[sea_orm(table_name = "runs")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: Uuid,
+        pub agent_id: Uuid,
+        pub task_id: Uuid,
+        pub status: String,
+        #[sea_orm(column_type = "JsonBinary")]
+        pub input: Json,
+        #[sea_orm(column_type = "JsonBinary", nullable)]
+        pub output: Option<Json>,
+        pub raw_output: Option<String>,
+        pub error: Option<String>,
+        pub attempts: i32,
+        pub prompt_tokens: Option<i64>,
+        pub completion_tokens: Option<i64>,
+        pub latency_ms: Option<i64>,
+        #[sea_orm(column_type = "JsonBinary")]
+        pub snapshot: Json,
+        pub created_at: DateTimeUtc,
+        pub started_at: Option<DateTimeUtc>,
+        pub finished_at: Option<DateTimeUtc>,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+pub mod event {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+    #[sea_orm(table_name = "run_events")]
+    pub struct Model {
+        #[sea_orm(primary_key)]
+        pub id: i64,
+        pub run_id: Uuid,
+        pub kind: String,
+        #[sea_orm(column_type = "JsonBinary")]
+        pub data: Json,
+        pub created_at: DateTimeUtc,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+impl run::Model {
+    pub fn status(&self) -> Result<RunStatus, DbErr> {
+        RunStatus::parse(&self.status).ok_or_else(|| corrupt("run status", &self.status))
+    }
+
+    pub fn to_contract(&self) -> Result<Run, DbErr> {
+        let snapshot: RunSnapshot = serde_json::from_value(self.snapshot.clone())
+            .map_err(|e| corrupt("run snapshot", e))?;
+        Ok(Run {
+            id: self.id,
+            agent_id: self.agent_id,
+            task_id: self.task_id,
+            status: self.status()?,
+            input: self.input.clone(),
+            output: self.output.clone(),
+            raw_output: self.raw_output.clone(),
+            error: self.error.clone(),
+            attempts: u32::try_from(self.attempts).unwrap_or(0),
+            prompt_tokens: self.prompt_tokens.map(to_u64),
+            completion_tokens: self.completion_tokens.map(to_u64),
+            latency_ms: self.latency_ms.map(to_u64),
+            snapshot,
+            created_at: self.created_at,
+            started_at: self.started_at,
+            finished_at: self.finished_at,
+        })
+    }
+}
+
+pub async fn insert(db: &impl ConnectionTrait, model: run::Model) -> Result<run::Model, DbErr> {
+    run::ActiveModel::from(model).insert(db).await
+}
+
+pub async fn find(db: &impl ConnectionTrait, id: Uuid) -> Result<Option<run::Model>, DbErr> {
+    run::Entity::find_by_id(id).one(db).await
+}
+
+/// Newest first, filtered.
+pub async fn list(
+    db: &impl ConnectionTrait,
+    query: &RunQuery,
+    limit: u64,
+    offset: u64,
+) -> Result<(Vec<run::Model>, u64), DbErr> {
+    let mut select = run::Entity::find();
+    if let Some(agent) = query.agent_id {
+        select = select.filter(run::Column::AgentId.eq(agent));
+    }
+    if let Some(task) = query.task_id {
+        select = select.filter(run::Column::TaskId.eq(task));
+    }
+    if let Some(status) = query.status {
+        select = select.filter(run::Column::Status.eq(status.as_str()));
+    }
+    let total = select.clone().count(db).await?;
+    let items = sea_orm::QuerySelect::offset(
+        sea_orm::QuerySelect::limit(select.order_by_desc(run::Column::Id), limit),
+        offset,
+    )
+    .all(db)
+    .await?;
+    Ok((items, total))
+}
+
+/// The fields a status change may set besides the status.
+#[derive(Debug, Default, Clone)]
+pub struct Finish {
+    pub output: Option<Value>,
+    pub raw_output: Option<String>,
+    pub error: Option<String>,
+    pub attempts: Option<i32>,
+    pub prompt_tokens: Option<i64>,
+    pub completion_tokens: Option<i64>,
+    pub latency_ms: Option<i64>,
+}
+
+/// Moves a run to `to` if it is in one of `to`'s predecessor states; `false` when it was not
+/// (already finished, canceled meanwhile, …). The database decides, so concurrent writers
+/// cannot move a run backwards.
+pub async fn transition(
+    db: &impl ConnectionTrait,
+    id: Uuid,
+    to: RunStatus,
+    now: DateTimeUtc,
+    finish: Finish,
+) -> Result<bool, DbErr> {
+    let from: Vec<&str> = to.predecessors().iter().map(|s| s.as_str()).collect();
+    if from.is_empty() {
+        return Ok(false);
+    }
+    let mut update = run::Entity::update_many()
+        .col_expr(run::Column::Status, Expr::value(to.as_str()))
+        .filter(run::Column::Id.eq(id))
+        .filter(run::Column::Status.is_in(from));
+    if to == RunStatus::Running {
+        update = update.col_expr(run::Column::StartedAt, Expr::value(Some(now)));
+    }
+    if to.is_finished() {
+        update = update
+            .col_expr(run::Column::FinishedAt, Expr::value(Some(now)))
+            .col_expr(run::Column::Output, Expr::value(finish.output))
+            .col_expr(run::Column::RawOutput, Expr::value(finish.raw_output))
+            .col_expr(run::Column::Error, Expr::value(finish.error))
+            .col_expr(run::Column::PromptTokens, Expr::value(finish.prompt_tokens))
+            .col_expr(
+                run::Column::CompletionTokens,
+                Expr::value(finish.completion_tokens),
+            )
+            .col_expr(run::Column::LatencyMs, Expr::value(finish.latency_ms));
+        if let Some(attempts) = finish.attempts {
+            update = update.col_expr(run::Column::Attempts, Expr::value(attempts));
+        }
+    }
+    Ok(update.exec(db).await?.rows_affected == 1)
+}
+
+/// Records progress of a running run (attempt count and last raw answer).
+pub async fn record_attempt(
+    db: &impl ConnectionTrait,
+    id: Uuid,
+    attempts: i32,
+    raw_output: Option<String>,
+) -> Result<(), DbErr> {
+    run::Entity::update_many()
+        .col_expr(run::Column::Attempts, Expr::value(attempts))
+        .col_expr(run::Column::RawOutput, Expr::value(raw_output))
+        .filter(run::Column::Id.eq(id))
+        .filter(run::Column::Status.eq(RunStatus::Running.as_str()))
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+/// Fails every run a previous process left unfinished (it crashed or was killed).
+pub async fn fail_interrupted(
+    db: &impl ConnectionTrait,
+    now: DateTimeUtc,
+) -> Result<Vec<Uuid>, DbErr> {
+    let stuck: Vec<Uuid> = run::Entity::find()
+        .filter(
+            run::Column::Status.is_in([RunStatus::Queued.as_str(), RunStatus::Running.as_str()]),
+        )
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|r| r.id)
+        .collect();
+    for id in &stuck {
+        transition(
+            db,
+            *id,
+            RunStatus::Failed,
+            now,
+            Finish {
+                error: Some("interrupted: the server stopped while the run was in progress".into()),
+                ..Finish::default()
+            },
+        )
+        .await?;
+    }
+    Ok(stuck)
+}
+
+pub async fn append_event(
+    db: &impl ConnectionTrait,
+    run_id: Uuid,
+    kind: RunEventKind,
+    data: Value,
+    now: DateTimeUtc,
+) -> Result<RunEvent, DbErr> {
+    let kind_str = serde_json::to_value(kind)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_default();
+    let saved = event::ActiveModel {
+        id: sea_orm::ActiveValue::NotSet,
+        run_id: sea_orm::ActiveValue::Set(run_id),
+        kind: sea_orm::ActiveValue::Set(kind_str),
+        data: sea_orm::ActiveValue::Set(data),
+        created_at: sea_orm::ActiveValue::Set(now),
+    }
+    .insert(db)
+    .await?;
+    event_contract(saved)
+}
+
+pub async fn events(db: &impl ConnectionTrait, run_id: Uuid) -> Result<Vec<RunEvent>, DbErr> {
+    event::Entity::find()
+        .filter(event::Column::RunId.eq(run_id))
+        .order_by_asc(event::Column::Id)
+        .all(db)
+        .await?
+        .into_iter()
+        .map(event_contract)
+        .collect()
+}
+
+fn event_contract(model: event::Model) -> Result<RunEvent, DbErr> {
+    let kind: RunEventKind = serde_json::from_value(Value::String(model.kind.clone()))
+        .map_err(|_| corrupt("run event kind", &model.kind))?;
+    Ok(RunEvent {
+        seq: to_u64(model.id),
+        run_id: model.run_id,
+        kind,
+        data: model.data,
+        created_at: model.created_at,
+    })
+}
