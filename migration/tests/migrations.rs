@@ -21,16 +21,22 @@ use sea_orm::{
 /// Admin URL of the test server; `AGENTRY_TEST_PG_URL` overrides it, as in `scripts/test`.
 const DEFAULT_PG_ADMIN_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
 
-const TABLES: [&str; 4] = [
+const TABLES: [&str; 6] = [
     "agent_configs",
     "agent_task_assignments",
     "llm_providers",
+    "run_events",
+    "runs",
     "task_configs",
 ];
 
-const INDEXES: [&str; 5] = [
+const INDEXES: [&str; 9] = [
     "ix_agent_configs_provider_id",
     "ix_agent_task_assignments_task_id",
+    "ix_run_events_run_id",
+    "ix_runs_agent_id",
+    "ix_runs_status",
+    "ix_runs_task_id",
     "ux_agent_configs_name",
     "ux_llm_providers_active_name",
     "ux_task_configs_name",
