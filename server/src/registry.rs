@@ -272,3 +272,170 @@ impl Registry {
         }))
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, reason = "tests")]
+mod tests {
+    use super::*;
+    use crate::outbound::{OutboundPolicy, Timeouts};
+    use chrono::Utc;
+    use serde_json::json;
+
+    fn registry() -> Registry {
+        let policy = Arc::new(OutboundPolicy::new(false, &[]).unwrap());
+        let timeouts = Timeouts {
+            connect: Duration::from_secs(1),
+            total: Duration::from_secs(1),
+        };
+        let client = GuardedClient::new(policy, timeouts).unwrap();
+        Registry::new(Arc::new(Keyring::new([7; 32], Vec::new())), client)
+    }
+
+    fn rows(revision: i64) -> (agents::Model, tasks::Model, providers::Model) {
+        let now = Utc::now();
+        let provider = providers::Model {
+            id: Uuid::nil(),
+            name: "p".into(),
+            kind: "ollama".into(),
+            base_url: Some("http://127.0.0.1:9".into()),
+            api_key_ciphertext: None,
+            api_key_hint: None,
+            validation_status: "pending".into(),
+            validation_error: None,
+            validated_at: None,
+            latency_ms: None,
+            models: json!([]),
+            is_active: true,
+            revision: 1,
+            created_at: now,
+            updated_at: now,
+        };
+        let agent = agents::Model {
+            id: Uuid::from_u128(1),
+            name: "a".into(),
+            description: String::new(),
+            provider_id: provider.id,
+            model: "m".into(),
+            system_prompt: "s".into(),
+            user_prompt: Some("Text: {{ text }}".into()),
+            temperature: None,
+            max_tokens: None,
+            max_retries: 1,
+            timeout_secs: 5,
+            revision,
+            created_at: now,
+            updated_at: now,
+        };
+        let task = tasks::Model {
+            id: Uuid::from_u128(2),
+            name: "t".into(),
+            description: String::new(),
+            request_schema: Some(json!({"type": "object", "required": ["text"]})),
+            response_schema: json!({"type": "string"}),
+            revision: 1,
+            created_at: now,
+            updated_at: now,
+        };
+        (agent, task, provider)
+    }
+
+    #[tokio::test]
+    async fn equal_keys_share_one_instance_and_a_new_revision_gets_another() {
+        let registry = registry();
+        let (agent, task, provider) = rows(1);
+        let a = registry
+            .get_or_create(&agent, &task, &provider)
+            .await
+            .unwrap();
+        let b = registry
+            .get_or_create(&agent, &task, &provider)
+            .await
+            .unwrap();
+        assert!(Arc::ptr_eq(&a, &b));
+        assert_eq!(registry.builds(), 1);
+        let (edited, _, _) = rows(2);
+        let c = registry
+            .get_or_create(&edited, &task, &provider)
+            .await
+            .unwrap();
+        assert!(!Arc::ptr_eq(&a, &c));
+        assert_eq!(c.snapshot.agent_revision, 2);
+        assert_eq!(
+            a.snapshot.agent_revision, 1,
+            "holders keep their configuration"
+        );
+        assert_eq!(registry.live_instances(), 2);
+    }
+
+    #[tokio::test]
+    async fn an_instance_lives_exactly_as_long_as_someone_holds_it() {
+        let registry = registry();
+        let (agent, task, provider) = rows(1);
+        let held = registry
+            .get_or_create(&agent, &task, &provider)
+            .await
+            .unwrap();
+        assert_eq!(registry.live_instances(), 1);
+        drop(held);
+        assert_eq!(registry.live_instances(), 0);
+        registry.sweep();
+        assert_eq!(registry.entries(), 0, "dead entries are swept");
+        let _again = registry
+            .get_or_create(&agent, &task, &provider)
+            .await
+            .unwrap();
+        assert_eq!(
+            registry.builds(),
+            2,
+            "rebuilt after the last holder went away"
+        );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn concurrent_callers_share_one_build() {
+        let registry = Arc::new(registry());
+        let (agent, task, provider) = rows(1);
+        let calls: Vec<_> = (0..100)
+            .map(|_| {
+                let (registry, agent, task, provider) = (
+                    Arc::clone(&registry),
+                    agent.clone(),
+                    task.clone(),
+                    provider.clone(),
+                );
+                tokio::spawn(async move {
+                    registry
+                        .get_or_create(&agent, &task, &provider)
+                        .await
+                        .unwrap()
+                })
+            })
+            .collect();
+        let mut instances = Vec::new();
+        for call in calls {
+            instances.push(call.await.unwrap());
+        }
+        assert_eq!(registry.builds(), 1);
+        assert!(instances.iter().all(|i| Arc::ptr_eq(i, &instances[0])));
+    }
+
+    #[tokio::test]
+    async fn input_checks_and_rendering_use_the_compiled_configuration() {
+        let registry = registry();
+        let (agent, task, provider) = rows(1);
+        let runnable = registry
+            .get_or_create(&agent, &task, &provider)
+            .await
+            .unwrap();
+        assert!(runnable.check_input(&json!({"text": "hi"})).is_empty());
+        let problems = runnable.check_input(&json!({"other": 1}));
+        assert_eq!(problems[0].path, "/input");
+        assert_eq!(runnable.render(&json!({"text": "hi"})).unwrap(), "Text: hi");
+        assert!(
+            runnable.render(&json!({"other": 1})).is_err(),
+            "undefined is an error"
+        );
+        assert!(runnable.check_output(&json!("ok")).is_empty());
+        assert!(!runnable.check_output(&json!(5)).is_empty());
+    }
+}

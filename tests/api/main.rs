@@ -16,6 +16,7 @@ mod fakes_smoke;
 mod health;
 mod policy;
 mod providers;
+mod runs;
 mod tasks;
 mod validator;
 mod ws;

@@ -161,6 +161,8 @@ pub struct FakeState {
     default_reply: Mutex<Reply>,
     violations: Mutex<Vec<String>>,
     counter: AtomicU64,
+    /// Requests whose client went away before the answer (hyper drops the handler then).
+    abandoned: watch::Sender<usize>,
 }
 
 impl FakeState {
@@ -175,6 +177,7 @@ impl FakeState {
             default_reply: Mutex::new(Reply::Text("Hello! How can I help you today?".to_owned())),
             violations: Mutex::new(Vec::new()),
             counter: AtomicU64::new(0),
+            abandoned: watch::channel(0).0,
         }
     }
 
@@ -347,6 +350,22 @@ impl Fake {
     }
 
     /// Recorded violations, cleared (so dropping the fake does not panic).
+    /// Requests whose client closed the connection before the answer.
+    pub fn abandoned(&self) -> usize {
+        *self.state.abandoned.borrow()
+    }
+
+    /// Waits until at least `count` requests were abandoned by their client.
+    pub async fn wait_for_abandoned(&self, count: usize, timeout: Duration) {
+        let mut rx = self.state.abandoned.subscribe();
+        let waited = tokio::time::timeout(timeout, rx.wait_for(|n| *n >= count)).await;
+        assert!(
+            waited.is_ok(),
+            "only {} request(s) abandoned after {timeout:?}, want {count}",
+            self.abandoned()
+        );
+    }
+
     pub fn take_violations(&self) -> Vec<String> {
         std::mem::take(&mut *lock(&self.state.violations))
     }
@@ -402,7 +421,35 @@ async fn serve<D: Dialect>(dialect: Arc<D>, state: Arc<FakeState>, request: Requ
         raw_body,
     };
     state.record(recorded.clone());
+    let mut guard = AnswerGuard {
+        state: Arc::clone(&state),
+        answered: false,
+    };
+    let response = answer(dialect, state, recorded).await;
+    guard.answered = true;
+    response
+}
 
+/// Counts a request as abandoned if its handler is dropped before answering: the client
+/// closed the connection (e.g. a canceled run aborting its call).
+struct AnswerGuard {
+    state: Arc<FakeState>,
+    answered: bool,
+}
+
+impl Drop for AnswerGuard {
+    fn drop(&mut self) {
+        if !self.answered {
+            self.state.abandoned.send_modify(|n| *n += 1);
+        }
+    }
+}
+
+async fn answer<D: Dialect>(
+    dialect: Arc<D>,
+    state: Arc<FakeState>,
+    recorded: Recorded,
+) -> Response {
     match state.next_behavior() {
         Behavior::Normal => {}
         Behavior::Delay(delay) => tokio::time::sleep(delay).await,
