@@ -24,6 +24,14 @@ fn assert_valid(output: &Value) {
     );
 }
 
+/// An agent on an OpenAI fake (model `gpt-4o-mini`), assigned the sentiment task; `patch`
+/// overrides agent fields. Returns the runs URL.
+async fn on_openai(app: &TestApp, openai: &fakes::Fake, patch: Value) -> String {
+    let provider = json!({"name": "o", "kind": "openai", "base_url": openai.url("/v1"),
+        "api_key": fakes::openai::KEY});
+    app.runnable(&provider, "gpt-4o-mini", patch).await
+}
+
 fn kinds(events: &[Value]) -> Vec<String> {
     events
         .iter()
@@ -151,13 +159,7 @@ async fn invalid_answers_are_repaired(backend: Backend) {
 async fn always_invalid_fails_after_every_attempt(backend: Backend) {
     let openai = fakes::openai::start().await; // answers a greeting, never JSON
     let app = TestApp::spawn(backend).await;
-    let url = app
-        .runnable(
-            &json!({"name": "o", "kind": "openai", "base_url": openai.url("/v1"), "api_key": fakes::openai::KEY}),
-            "gpt-4o-mini",
-            json!({"max_retries": 2}),
-        )
-        .await;
+    let url = on_openai(&app, &openai, json!({"max_retries": 2})).await;
     let run = app.post(&url, &input()).await.json();
     assert_eq!(run["status"], "failed");
     assert_eq!(run["attempts"], 3);
@@ -194,13 +196,7 @@ async fn rate_limits_are_retried_after_the_requested_delay(backend: Backend) {
     openai.push_once(Behavior::rate_limited(1));
     openai.push_reply(Reply::Text(VALID.to_owned()));
     let app = TestApp::spawn(backend).await;
-    let url = app
-        .runnable(
-            &json!({"name": "o", "kind": "openai", "base_url": openai.url("/v1"), "api_key": fakes::openai::KEY}),
-            "gpt-4o-mini",
-            json!({}),
-        )
-        .await;
+    let url = on_openai(&app, &openai, json!({})).await;
     let run = app.post(&url, &input()).await.json();
     assert_eq!(run["status"], "succeeded", "{run}");
     assert_eq!(run["attempts"], 1, "a transient error is not an attempt");
@@ -218,13 +214,7 @@ async fn a_provider_that_hangs_fails_the_run_at_its_timeout(backend: Backend) {
     let openai = fakes::openai::start().await;
     openai.set_behavior(Behavior::Hang);
     let app = TestApp::spawn(backend).await;
-    let url = app
-        .runnable(
-            &json!({"name": "o", "kind": "openai", "base_url": openai.url("/v1"), "api_key": fakes::openai::KEY}),
-            "gpt-4o-mini",
-            json!({"timeout_secs": 1}),
-        )
-        .await;
+    let url = on_openai(&app, &openai, json!({"timeout_secs": 1})).await;
     let run = app.post(&url, &input()).await.json();
     assert_eq!(run["status"], "failed");
     assert!(
@@ -238,13 +228,7 @@ async fn cancel_aborts_the_call_in_flight(backend: Backend) {
     openai.set_behavior(Behavior::Hang);
     let app = TestApp::spawn(backend).await;
     let mut ws = app.ws("runs").await;
-    let url = app
-        .runnable(
-            &json!({"name": "o", "kind": "openai", "base_url": openai.url("/v1"), "api_key": fakes::openai::KEY}),
-            "gpt-4o-mini",
-            json!({}),
-        )
-        .await;
+    let url = on_openai(&app, &openai, json!({})).await;
     let queued = app
         .post(&url, &json!({"input": {"text": "x"}, "mode": "async"}))
         .await;
@@ -280,13 +264,7 @@ async fn edits_and_deletion_do_not_disturb_runs_in_flight(backend: Backend) {
     openai.set_behavior(Behavior::Delay(Duration::from_millis(700)));
     openai.set_default_reply(Reply::Text(VALID.to_owned()));
     let app = TestApp::spawn(backend).await;
-    let url = app
-        .runnable(
-            &json!({"name": "o", "kind": "openai", "base_url": openai.url("/v1"), "api_key": fakes::openai::KEY}),
-            "gpt-4o-mini",
-            json!({}),
-        )
-        .await;
+    let url = on_openai(&app, &openai, json!({})).await;
     let agent_id = url.split('/').nth(3).unwrap().to_owned();
     let first = app
         .post(&url, &json!({"input": {"text": "a"}, "mode": "async"}))
@@ -335,13 +313,7 @@ async fn edits_and_deletion_do_not_disturb_runs_in_flight(backend: Backend) {
 async fn bad_input_is_422_and_stores_nothing(backend: Backend) {
     let openai = fakes::openai::start().await;
     let app = TestApp::spawn(backend).await;
-    let url = app
-        .runnable(
-            &json!({"name": "o", "kind": "openai", "base_url": openai.url("/v1"), "api_key": fakes::openai::KEY}),
-            "gpt-4o-mini",
-            json!({}),
-        )
-        .await;
+    let url = on_openai(&app, &openai, json!({})).await;
     let table = [
         (json!({"input": {}}), "/input", "missing required field"),
         (json!({"input": {"text": 5}}), "/input/text", "wrong type"),
@@ -375,13 +347,12 @@ async fn bad_input_is_422_and_stores_nothing(backend: Backend) {
 async fn a_template_variable_the_input_lacks_is_422(backend: Backend) {
     let openai = fakes::openai::start().await;
     let app = TestApp::spawn(backend).await;
-    let url = app
-        .runnable(
-            &json!({"name": "o", "kind": "openai", "base_url": openai.url("/v1"), "api_key": fakes::openai::KEY}),
-            "gpt-4o-mini",
-            json!({"user_prompt": "Classify {{ input.text }} in {{ language }}"}),
-        )
-        .await;
+    let url = on_openai(
+        &app,
+        &openai,
+        json!({"user_prompt": "Classify {{ input.text }} in {{ language }}"}),
+    )
+    .await;
     let paths = app
         .post(&url, &input())
         .await
@@ -394,13 +365,7 @@ async fn status_only_moves_forward(backend: Backend) {
     let openai = fakes::openai::start().await;
     openai.set_default_reply(Reply::Text(VALID.to_owned()));
     let app = TestApp::spawn(backend).await;
-    let url = app
-        .runnable(
-            &json!({"name": "o", "kind": "openai", "base_url": openai.url("/v1"), "api_key": fakes::openai::KEY}),
-            "gpt-4o-mini",
-            json!({}),
-        )
-        .await;
+    let url = on_openai(&app, &openai, json!({})).await;
     let run = app.post(&url, &input()).await.json();
     let id: uuid::Uuid = run["id"].as_str().unwrap().parse().unwrap();
     let db = agentry::db::connect::connect(&app.config.database_url())
@@ -432,13 +397,7 @@ async fn runs_left_unfinished_by_a_stop_fail_as_interrupted(backend: Backend) {
     let openai = fakes::openai::start().await;
     openai.set_behavior(Behavior::Hang);
     let app = TestApp::spawn(backend).await;
-    let url = app
-        .runnable(
-            &json!({"name": "o", "kind": "openai", "base_url": openai.url("/v1"), "api_key": fakes::openai::KEY}),
-            "gpt-4o-mini",
-            json!({}),
-        )
-        .await;
+    let url = on_openai(&app, &openai, json!({})).await;
     let id = app
         .post(&url, &json!({"input": {"text": "x"}, "mode": "async"}))
         .await
@@ -461,13 +420,7 @@ async fn runs_are_listed_newest_first_with_filters(backend: Backend) {
         Reply::Text("nope".to_owned()),
     ]);
     let app = TestApp::spawn(backend).await;
-    let url = app
-        .runnable(
-            &json!({"name": "o", "kind": "openai", "base_url": openai.url("/v1"), "api_key": fakes::openai::KEY}),
-            "gpt-4o-mini",
-            json!({"max_retries": 0}),
-        )
-        .await;
+    let url = on_openai(&app, &openai, json!({"max_retries": 0})).await;
     let ok = app.post(&url, &input()).await.json();
     let bad = app.post(&url, &input()).await.json();
     assert_eq!(

@@ -98,3 +98,19 @@ pub fn build(
         ProviderKind::Gemini => Arc::new(gemini::Gemini::new(endpoint)),
     })
 }
+
+/// `[system, user, assistant, …]` in the chat-completions message shape that OpenAI-style
+/// servers and Ollama's `/api/chat` share.
+fn chat_messages(request: &JsonRequest) -> Vec<Value> {
+    let mut messages = vec![serde_json::json!({"role": "system", "content": request.system})];
+    messages.extend(request.messages.iter().map(|m| {
+        serde_json::json!({
+            "role": match m.role {
+                Role::User => "user",
+                Role::Assistant => "assistant",
+            },
+            "content": m.content,
+        })
+    }));
+    messages
+}

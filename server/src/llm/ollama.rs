@@ -8,7 +8,8 @@ use serde_json::{Value, json};
 
 use super::http::Endpoint;
 use super::{
-    ErrorClass, JsonCompletion, JsonRequest, LlmProvider, Probe, ProviderError, Role, Usage,
+    ErrorClass, JsonCompletion, JsonRequest, LlmProvider, Probe, ProviderError, Usage,
+    chat_messages,
 };
 
 pub struct Ollama {
@@ -64,13 +65,7 @@ impl LlmProvider for Ollama {
     }
 
     async fn complete_json(&self, request: &JsonRequest) -> Result<JsonCompletion, ProviderError> {
-        let mut messages = vec![json!({"role": "system", "content": request.system})];
-        messages.extend(request.messages.iter().map(|m| {
-            json!({
-                "role": match m.role { Role::User => "user", Role::Assistant => "assistant" },
-                "content": m.content,
-            })
-        }));
+        let messages = chat_messages(request);
         let mut options = json!({});
         if let Some(t) = request.temperature {
             options["temperature"] = json!(t);

@@ -7,7 +7,7 @@ use reqwest::Method;
 use serde_json::{Value, json};
 
 use super::http::Endpoint;
-use super::{JsonCompletion, JsonRequest, LlmProvider, Probe, ProviderError, Role, Usage};
+use super::{JsonCompletion, JsonRequest, LlmProvider, Probe, ProviderError, Usage, chat_messages};
 
 pub struct OpenAi {
     endpoint: Endpoint,
@@ -56,13 +56,7 @@ impl LlmProvider for OpenAi {
     }
 
     async fn complete_json(&self, request: &JsonRequest) -> Result<JsonCompletion, ProviderError> {
-        let mut messages = vec![json!({"role": "system", "content": request.system})];
-        messages.extend(request.messages.iter().map(|m| {
-            json!({
-                "role": match m.role { Role::User => "user", Role::Assistant => "assistant" },
-                "content": m.content,
-            })
-        }));
+        let messages = chat_messages(request);
         let mut body = json!({
             "model": request.model,
             "messages": messages,
