@@ -438,4 +438,20 @@ mod tests {
         assert!(runnable.check_output(&json!("ok")).is_empty());
         assert!(!runnable.check_output(&json!(5)).is_empty());
     }
+
+    #[tokio::test]
+    async fn without_a_template_the_input_is_sent_as_json() {
+        let registry = registry();
+        let (mut agent, task, provider) = rows(1);
+        agent.user_prompt = None;
+        let runnable = registry
+            .get_or_create(&agent, &task, &provider)
+            .await
+            .unwrap();
+        let rendered = runnable.render(&json!({"text": "hi"})).unwrap();
+        assert_eq!(
+            serde_json::from_str::<Value>(&rendered).unwrap(),
+            json!({"text": "hi"})
+        );
+    }
 }

@@ -440,7 +440,30 @@ async fn runs_are_listed_newest_first_with_filters(backend: Backend) {
     assert_eq!(other["total"], 0);
 }
 
+async fn server_errors_are_retried_but_other_client_errors_are_not(backend: Backend) {
+    let openai = fakes::openai::start().await;
+    let app = TestApp::spawn(backend).await;
+    let url = on_openai(&app, &openai, json!({})).await;
+    openai.push_once(Behavior::status(503));
+    openai.push_reply(Reply::Text(VALID.to_owned()));
+    let run = app.post(&url, &input()).await.json();
+    assert_eq!(run["status"], "succeeded", "a 503 is retried: {run}");
+    assert_eq!(openai.requests_to("/v1/chat/completions").len(), 2);
+
+    openai.clear_requests();
+    openai.push_once(Behavior::status(400));
+    let run = app.post(&url, &input()).await.json();
+    assert_eq!(run["status"], "failed");
+    assert!(run["error"].as_str().unwrap().contains("HTTP 400"), "{run}");
+    assert_eq!(
+        openai.requests_to("/v1/chat/completions").len(),
+        1,
+        "a 400 is not retried"
+    );
+}
+
 db_tests!(
+    server_errors_are_retried_but_other_client_errors_are_not,
     real_model_returns_schema_valid_output,
     real_model_through_the_ollama_api_returns_schema_valid_output,
     invalid_answers_are_repaired,
