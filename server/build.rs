@@ -171,6 +171,9 @@ fn main() -> Result<()> {
         .input_path(&wasm)
         .out_name("ui")
         .typescript(false)
+        // Function names are more than half of a release module (~900 KB); panic traces in
+        // development builds keep them.
+        .remove_name_section(!profile.contains("dev"))
         .web(true)
         .map_err(|e| format!("wasm-bindgen: {e:#}"))?;
     bindgen

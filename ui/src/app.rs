@@ -1,89 +1,110 @@
-//! The application shell: header, section tabs and the page of the active section.
+//! The application shell: header with the live-connection indicator, the section tabs
+//! (URL-addressed), the error banner, the token dialog and the page of the active section.
 
 use leptos::prelude::*;
 
+use crate::components::{Banner, ErrorBanner, TokenDialog};
 use crate::pages::{AgentsPage, ProvidersPage, TasksPage};
+use crate::router::{Route, navigate, use_route};
+use crate::ws::{self, Status};
 
 /// Id of the single tab panel; every tab controls it and it is labelled by the active tab.
 const PANEL_ID: &str = "section-panel";
 
-/// Top-level sections of the app, one tab each.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Section {
-    Agents,
-    Tasks,
-    Providers,
+fn label(route: Route) -> &'static str {
+    match route {
+        Route::Agents => "Agents",
+        Route::Tasks => "Tasks",
+        Route::Providers => "Providers",
+    }
 }
 
-impl Section {
-    const ALL: [Self; 3] = [Self::Agents, Self::Tasks, Self::Providers];
-
-    fn label(self) -> &'static str {
-        match self {
-            Self::Agents => "Agents",
-            Self::Tasks => "Tasks",
-            Self::Providers => "Providers",
-        }
+/// DOM id of the tab; browser tests select tabs by it.
+fn tab_id(route: Route) -> &'static str {
+    match route {
+        Route::Agents => "tab-agents",
+        Route::Tasks => "tab-tasks",
+        Route::Providers => "tab-providers",
     }
+}
 
-    /// DOM id of the tab button; browser tests select tabs by it.
-    fn tab_id(self) -> &'static str {
-        match self {
-            Self::Agents => "tab-agents",
-            Self::Tasks => "tab-tasks",
-            Self::Providers => "tab-providers",
-        }
+#[component]
+fn ConnectionStatus() -> impl IntoView {
+    let status = RwSignal::from(ws::status());
+    let text = move || match status.get() {
+        Status::Connecting => "connecting…",
+        Status::Connected => "live",
+        Status::Reconnecting => "reconnecting…",
+    };
+    let class = move || match status.get() {
+        Status::Connecting => "conn conn-connecting",
+        Status::Connected => "conn conn-live",
+        Status::Reconnecting => "conn conn-reconnecting",
+    };
+    view! {
+        <span id="ws-status" class=class data-testid="ws-status" role="status" aria-live="polite">
+            <span class="conn-dot" aria-hidden="true"></span>
+            {text}
+        </span>
     }
 }
 
 #[component]
 pub fn App() -> impl IntoView {
-    let (section, set_section) = signal(Section::Agents);
+    let route = use_route();
+    let banner = Banner::provide();
+    ws::start();
 
-    let tabs = Section::ALL
+    let tabs = Route::ALL
         .into_iter()
         .map(|tab| {
-            let selected = move || {
-                if section.get() == tab {
-                    "true"
-                } else {
-                    "false"
-                }
-            };
+            let selected = move || if route.get() == tab { "true" } else { "false" };
             view! {
-                <button
-                    type="button"
+                <a
+                    href=tab.path()
                     role="tab"
-                    id=tab.tab_id()
+                    id=tab_id(tab)
                     class="tab"
                     aria-controls=PANEL_ID
                     aria-selected=selected
-                    on:click=move |_| set_section.set(tab)
+                    on:click=move |ev| {
+                        // Modified clicks keep their browser meaning (open in a new tab…).
+                        if !(ev.ctrl_key() || ev.meta_key() || ev.shift_key() || ev.button() != 0) {
+                            ev.prevent_default();
+                            navigate(route, tab);
+                        }
+                    }
                 >
-                    {tab.label()}
-                </button>
+                    {label(tab)}
+                </a>
             }
         })
         .collect_view();
 
     view! {
         <header class="app-header">
-            <h1 class="brand">"Agentry"</h1>
+            <a class="brand" href="/agents">"Agentry"</a>
+            <nav class="top-nav" aria-label="Main">
+                <a href="/agents" class="top-nav-item" aria-current="page">"Agents"</a>
+            </nav>
+            <ConnectionStatus />
         </header>
         <nav class="tabs" role="tablist" aria-label="Sections">
             {tabs}
         </nav>
+        <ErrorBanner banner=banner />
         <main
             class="panel"
             role="tabpanel"
             id=PANEL_ID
-            aria-labelledby=move || section.get().tab_id()
+            aria-labelledby=move || tab_id(route.get())
         >
-            {move || match section.get() {
-                Section::Agents => view! { <AgentsPage /> }.into_any(),
-                Section::Tasks => view! { <TasksPage /> }.into_any(),
-                Section::Providers => view! { <ProvidersPage /> }.into_any(),
+            {move || match route.get() {
+                Route::Agents => view! { <AgentsPage /> }.into_any(),
+                Route::Tasks => view! { <TasksPage /> }.into_any(),
+                Route::Providers => view! { <ProvidersPage /> }.into_any(),
             }}
         </main>
+        <TokenDialog />
     }
 }

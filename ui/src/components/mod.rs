@@ -1,5 +1,19 @@
 //! Reusable views shared by several pages.
 
 mod empty_state;
+mod error_banner;
+mod field_errors;
+mod list_body;
+mod loading;
+pub mod schema_editor;
+mod status_badge;
+mod token_dialog;
 
 pub use empty_state::EmptyState;
+pub use error_banner::{Banner, ErrorBanner};
+pub use field_errors::{FieldErrors, FormError};
+pub use list_body::list_body;
+pub use loading::{LoadFailed, Loading};
+pub use schema_editor::SchemaEditor;
+pub use status_badge::{StatusBadge, use_clock};
+pub use token_dialog::TokenDialog;

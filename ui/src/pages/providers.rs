@@ -1,15 +1,427 @@
-//! Providers section: the LLM providers agents can use.
+//! Providers section: the LLM endpoints agents use, their live connectivity status, and the
+//! form to add or change one.
 
+use contracts::{Agent, CreateProvider, FieldError, Provider, ProviderKind, Topic, UpdateProvider};
 use leptos::prelude::*;
+use leptos::task::spawn_local;
+use uuid::Uuid;
 
-use crate::components::EmptyState;
+use super::{Editing, optional, scroll_to_top};
+use crate::api::{self, ApiError};
+use crate::components::{
+    Banner, EmptyState, FieldErrors, FormError, StatusBadge, list_body, use_clock,
+};
+use crate::store::{self, Live};
+
+pub fn kind_label(kind: ProviderKind) -> &'static str {
+    match kind {
+        ProviderKind::Ollama => "Ollama",
+        ProviderKind::Openai => "OpenAI",
+        ProviderKind::OpenaiCompatible => "OpenAI-compatible",
+        ProviderKind::Anthropic => "Anthropic",
+        ProviderKind::Gemini => "Gemini",
+    }
+}
+
+/// `•••• abcd` from the server's `…abcd`.
+fn key_display(hint: Option<&str>) -> String {
+    match hint {
+        Some(hint) => format!("•••• {}", hint.trim_start_matches('…')),
+        None => "••••".to_owned(),
+    }
+}
 
 #[component]
 pub fn ProvidersPage() -> impl IntoView {
+    let live = store::providers();
+    let agents = store::agents();
+    let editing = RwSignal::new(Editing::Closed);
+    let now = use_clock();
+
+    let form = move || {
+        let existing = match editing.get() {
+            Editing::Closed => return None,
+            Editing::New => None,
+            Editing::Edit(id) => Some(live.find(id)?),
+        };
+        Some(view! {
+            <ProviderForm existing=existing live=live on_done=move || editing.set(Editing::Closed) />
+        })
+    };
+    let empty = move || {
+        view! {
+            <EmptyState
+                title="No providers yet"
+                hint="Add an LLM provider (Ollama, OpenAI, Anthropic, Gemini or any OpenAI-compatible server) to give your agents a model to talk to."
+            />
+        }
+        .into_any()
+    };
+    let filled = move || {
+        view! {
+            <div class="card-grid">
+                <For
+                    each=move || live.items.get().unwrap_or_default()
+                    key=|p| p.id
+                    let:provider
+                >
+                    <ProviderCard
+                        initial=provider
+                        live=live
+                        agents=agents
+                        now=now
+                        on_edit=move |id| {
+                            editing.set(Editing::Edit(id));
+                            scroll_to_top();
+                        }
+                    />
+                </For>
+            </div>
+        }
+        .into_any()
+    };
     view! {
-        <EmptyState
-            title="No providers yet"
-            hint="Add an LLM provider to give your agents a model to talk to."
-        />
+        <div class="page-head">
+            <h2>"Providers"</h2>
+            <button
+                type="button"
+                id="provider-new"
+                class="btn btn-primary"
+                on:click=move |_| editing.set(Editing::New)
+            >
+                "Add provider"
+            </button>
+        </div>
+        {form}
+        {list_body(live, Topic::Providers, "providers", empty, filled)}
+    }
+}
+
+#[component]
+fn ProviderCard(
+    initial: Provider,
+    live: Live<Provider>,
+    agents: Live<Agent>,
+    now: RwSignal<f64>,
+    on_edit: impl Fn(Uuid) + 'static,
+) -> impl IntoView {
+    let id = initial.id;
+    let name = initial.name.clone();
+    let provider = Signal::derive(move || live.find(id).unwrap_or_else(|| initial.clone()));
+    let banner = Banner::get();
+    let confirming = RwSignal::new(false);
+    let checking = RwSignal::new(false);
+    let users = move || {
+        agents.items.with(|a| {
+            a.as_ref()
+                .map(|a| a.iter().filter(|a| a.provider_id == id).count())
+        })
+    };
+
+    let check = move |_| {
+        checking.set(true);
+        spawn_local(async move {
+            match api::validate_provider(id).await {
+                Ok(p) => live.merge(p),
+                Err(e) => banner.show(format!("Could not start the check: {e}")),
+            }
+            checking.set(false);
+        });
+    };
+    let delete = move |_| {
+        spawn_local(async move {
+            match api::delete_provider(id).await {
+                Ok(()) => live.remove(id),
+                Err(e) => banner.show(format!("Could not delete the provider: {e}")),
+            }
+        });
+    };
+    let endpoint = move || {
+        provider.with(|p| match &p.base_url {
+            Some(url) => url.clone(),
+            None => format!("default ({})", p.kind.default_base_url().unwrap_or("none")),
+        })
+    };
+    let models = move || {
+        provider.with(|p| match p.models.len() {
+            1 => "1 model".to_owned(),
+            n => format!("{n} models"),
+        })
+    };
+    let key = move || {
+        provider.with(|p| {
+            if p.has_api_key {
+                key_display(p.api_key_hint.as_deref())
+            } else {
+                "none".to_owned()
+            }
+        })
+    };
+    let latency = move || provider.with(|p| p.latency_ms.map(|ms| format!("{ms} ms")));
+    let delete_text = move || {
+        match users() {
+        Some(0) => "No agent uses it, so it is removed for good.".to_owned(),
+        Some(1) => "1 agent uses it: it will be hidden from lists but kept for that agent (soft delete) until the agent is moved to another provider. Its name can be reused.".to_owned(),
+        Some(n) => format!("{n} agents use it: it will be hidden from lists but kept for them (soft delete) until they are moved to another provider. Its name can be reused."),
+        None => "If agents use it, it is hidden from lists but kept for them (soft delete) until they are moved to another provider.".to_owned(),
+    }
+    };
+
+    view! {
+        <article class="card provider-card" data-testid="provider-card" data-provider-name=name>
+            <header class="card-head">
+                <h3 class="card-name">{move || provider.with(|p| p.name.clone())}</h3>
+                <span class="tag">{move || provider.with(|p| kind_label(p.kind))}</span>
+            </header>
+            <StatusBadge provider=provider now=now />
+            <dl class="facts">
+                <dt>"Endpoint"</dt>
+                <dd class="mono">{endpoint}</dd>
+                <dt>"Models"</dt>
+                <dd data-testid="models-count">{models}</dd>
+                <dt>"API key"</dt>
+                <dd class="mono">{key}</dd>
+                {move || latency().map(|l| view! { <dt>"Latency"</dt><dd>{l}</dd> })}
+            </dl>
+            <div class="actions">
+                <button
+                    type="button"
+                    class="btn"
+                    data-testid="check-now"
+                    disabled=move || checking.get()
+                    on:click=check
+                >
+                    "Check now"
+                </button>
+                <button
+                    type="button"
+                    class="btn"
+                    data-testid="edit-provider"
+                    on:click=move |_| on_edit(id)
+                >
+                    "Edit"
+                </button>
+                <button
+                    type="button"
+                    class="btn btn-danger-quiet"
+                    data-testid="delete-provider"
+                    on:click=move |_| confirming.set(true)
+                >
+                    "Delete"
+                </button>
+            </div>
+            <Show when=move || confirming.get()>
+                <div class="confirm" role="alertdialog" aria-label="Confirm delete">
+                    <p>{delete_text}</p>
+                    <div class="actions">
+                        <button
+                            type="button"
+                            class="btn btn-danger"
+                            data-testid="confirm-delete"
+                            on:click=delete
+                        >
+                            "Delete provider"
+                        </button>
+                        <button type="button" class="btn" on:click=move |_| confirming.set(false)>
+                            "Cancel"
+                        </button>
+                    </div>
+                </div>
+            </Show>
+        </article>
+    }
+}
+
+const CLAIMED: &[&str] = &["/name", "/kind", "/base_url", "/api_key"];
+
+#[component]
+fn ProviderForm(
+    existing: Option<Provider>,
+    live: Live<Provider>,
+    on_done: impl Fn() + Copy + 'static,
+) -> impl IntoView {
+    let id = existing.as_ref().map(|p| p.id);
+    let stored_key = existing
+        .as_ref()
+        .filter(|p| p.has_api_key)
+        .map(|p| key_display(p.api_key_hint.as_deref()));
+    let name = RwSignal::new(
+        existing
+            .as_ref()
+            .map(|p| p.name.clone())
+            .unwrap_or_default(),
+    );
+    let kind = RwSignal::new(existing.as_ref().map_or(ProviderKind::Ollama, |p| p.kind));
+    let base_url = RwSignal::new(
+        existing
+            .as_ref()
+            .and_then(|p| p.base_url.clone())
+            .unwrap_or_default(),
+    );
+    let api_key = RwSignal::new(String::new());
+    let failure = RwSignal::new(None::<ApiError>);
+    let errors = RwSignal::new(Vec::<FieldError>::new());
+    let saving = RwSignal::new(false);
+
+    let submit = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        let name = name.get_untracked().trim().to_owned();
+        let kind = kind.get_untracked();
+        let base_url = optional(&base_url.get_untracked());
+        // An empty key field keeps the stored key (update) or sends none (create).
+        let api_key = optional(&api_key.get_untracked());
+        saving.set(true);
+        spawn_local(async move {
+            let result = match id {
+                Some(id) => {
+                    let body = UpdateProvider {
+                        name,
+                        kind,
+                        base_url,
+                        api_key,
+                    };
+                    api::update_provider(id, &body).await
+                }
+                None => {
+                    let body = CreateProvider {
+                        name,
+                        kind,
+                        base_url,
+                        api_key,
+                    };
+                    api::create_provider(&body).await
+                }
+            };
+            saving.set(false);
+            match result {
+                Ok(provider) => {
+                    live.merge(provider);
+                    on_done();
+                }
+                Err(e) => {
+                    errors.set(e.errors.clone());
+                    failure.set(Some(e));
+                }
+            }
+        });
+    };
+
+    let base_url_label = move || {
+        if kind.get().requires_base_url() {
+            "Base URL"
+        } else {
+            "Base URL (optional override)"
+        }
+    };
+    let base_url_placeholder = move || match kind.get() {
+        ProviderKind::Ollama => "http://localhost:11434",
+        ProviderKind::OpenaiCompatible => "http://localhost:8080/v1",
+        other => other.default_base_url().unwrap_or(""),
+    };
+    let key_label = move || {
+        if kind.get().requires_api_key() {
+            "API key"
+        } else {
+            "API key (optional)"
+        }
+    };
+    let key_required = {
+        let has_stored = stored_key.is_some();
+        move || kind.get().requires_api_key() && !has_stored
+    };
+    let title = if id.is_some() {
+        "Edit provider"
+    } else {
+        "New provider"
+    };
+
+    view! {
+        <form class="card form" id="provider-form" on:submit=submit novalidate>
+            <h3>{title}</h3>
+            <FormError failure=failure claimed=CLAIMED />
+            <div class="field">
+                <label for="provider-name">"Name"</label>
+                <input
+                    id="provider-name"
+                    type="text"
+                    required
+                    maxlength="100"
+                    autocomplete="off"
+                    prop:value=move || name.get()
+                    on:input=move |ev| name.set(event_target_value(&ev))
+                />
+                <FieldErrors errors=errors path="/name" />
+            </div>
+            <div class="field">
+                <label for="provider-kind">"Kind"</label>
+                <select
+                    id="provider-kind"
+                    on:change=move |ev| {
+                        if let Some(k) = ProviderKind::parse(&event_target_value(&ev)) {
+                            kind.set(k);
+                        }
+                    }
+                >
+                    {ProviderKind::ALL
+                        .into_iter()
+                        .map(|k| {
+                            view! {
+                                <option value=k.as_str() selected=move || kind.get() == k>
+                                    {kind_label(k)}
+                                </option>
+                            }
+                        })
+                        .collect_view()}
+                </select>
+                <FieldErrors errors=errors path="/kind" />
+            </div>
+            <div class="field">
+                <label for="provider-base-url">{base_url_label}</label>
+                <input
+                    id="provider-base-url"
+                    type="url"
+                    autocomplete="off"
+                    placeholder=base_url_placeholder
+                    required=move || kind.get().requires_base_url()
+                    prop:value=move || base_url.get()
+                    on:input=move |ev| base_url.set(event_target_value(&ev))
+                />
+                <FieldErrors errors=errors path="/base_url" />
+            </div>
+            <div class="field">
+                <label for="provider-api-key">{key_label}</label>
+                <input
+                    id="provider-api-key"
+                    type="password"
+                    autocomplete="new-password"
+                    required=key_required
+                    placeholder=stored_key.clone().unwrap_or_default()
+                    prop:value=move || api_key.get()
+                    on:input=move |ev| api_key.set(event_target_value(&ev))
+                />
+                {stored_key
+                    .map(|k| {
+                        view! {
+                            <p class="hint" data-testid="stored-key">
+                                {format!("Stored key {k}. Leave empty to keep it; type a new one to replace it.")}
+                            </p>
+                        }
+                    })}
+                <FieldErrors errors=errors path="/api_key" />
+            </div>
+            <div class="actions">
+                <button
+                    type="submit"
+                    id="provider-save"
+                    class="btn btn-primary"
+                    disabled=move || saving.get()
+                >
+                    {move || if saving.get() { "Saving…" } else { "Save provider" }}
+                </button>
+                <button type="button" class="btn" on:click=move |_| on_done()>
+                    "Cancel"
+                </button>
+            </div>
+        </form>
     }
 }
