@@ -268,14 +268,12 @@ pub async fn delete_task(id: Uuid) -> Result<(), ApiError> {
 
 /// Starts a run. `sync` answers with the finished run (also when it failed), `async` with
 /// the queued one.
-#[expect(dead_code, reason = "the run playground (issue 5, part 2) uses it")]
 pub async fn create_run(agent_id: Uuid, task_id: Uuid, input: &CreateRun) -> Result<Run, ApiError> {
     let path = format!("/api/agents/{agent_id}/tasks/{task_id}/runs");
     json(Request::post(&path), body(input)?).await
 }
 
 /// Runs, newest first, filtered by agent, task and status.
-#[expect(dead_code, reason = "the run playground (issue 5, part 2) uses it")]
 pub async fn list_runs(query: &RunQuery) -> Result<Page<Run>, ApiError> {
     let mut params: Vec<(&str, String)> = Vec::new();
     if let Some(id) = query.agent_id {
@@ -296,18 +294,15 @@ pub async fn list_runs(query: &RunQuery) -> Result<Page<Run>, ApiError> {
     json(Request::get("/api/runs").query(params), None).await
 }
 
-#[expect(dead_code, reason = "the run playground (issue 5, part 2) uses it")]
 pub async fn get_run(id: Uuid) -> Result<Run, ApiError> {
     json(get(&format!("/api/runs/{id}")), None).await
 }
 
 /// A run's append-only history, oldest first.
-#[expect(dead_code, reason = "the run playground (issue 5, part 2) uses it")]
 pub async fn run_events(id: Uuid) -> Result<Vec<RunEvent>, ApiError> {
     json(get(&format!("/api/runs/{id}/events")), None).await
 }
 
-#[expect(dead_code, reason = "the run playground (issue 5, part 2) uses it")]
 pub async fn cancel_run(id: Uuid) -> Result<Run, ApiError> {
     json(Request::post(&format!("/api/runs/{id}/cancel")), None).await
 }

@@ -4,8 +4,8 @@
 use leptos::prelude::*;
 
 use crate::components::{Banner, ErrorBanner, TokenDialog};
-use crate::pages::{AgentsPage, ProvidersPage, TasksPage};
-use crate::router::{Route, navigate, use_route};
+use crate::pages::{AgentsPage, PlaygroundPage, ProvidersPage, TasksPage};
+use crate::router::{Page, Route, link, use_route};
 use crate::ws::{self, Status};
 
 /// Id of the single tab panel; every tab controls it and it is labelled by the active tab.
@@ -13,7 +13,7 @@ const PANEL_ID: &str = "section-panel";
 
 fn label(route: Route) -> &'static str {
     match route {
-        Route::Agents => "Agents",
+        Route::Agents | Route::Playground { .. } => "Agents",
         Route::Tasks => "Tasks",
         Route::Providers => "Providers",
     }
@@ -22,7 +22,7 @@ fn label(route: Route) -> &'static str {
 /// DOM id of the tab; browser tests select tabs by it.
 fn tab_id(route: Route) -> &'static str {
     match route {
-        Route::Agents => "tab-agents",
+        Route::Agents | Route::Playground { .. } => "tab-agents",
         Route::Tasks => "tab-tasks",
         Route::Providers => "tab-providers",
     }
@@ -52,13 +52,21 @@ fn ConnectionStatus() -> impl IntoView {
 #[component]
 pub fn App() -> impl IntoView {
     let route = use_route();
+    // Rebuilt only when the page changes, not when the playground's task or run does.
+    let page = Memo::new(move |_| route.get().page());
     let banner = Banner::provide();
     ws::start();
 
     let tabs = Route::ALL
         .into_iter()
         .map(|tab| {
-            let selected = move || if route.get() == tab { "true" } else { "false" };
+            let selected = move || {
+                if route.get().tab() == tab {
+                    "true"
+                } else {
+                    "false"
+                }
+            };
             view! {
                 <a
                     href=tab.path()
@@ -67,13 +75,7 @@ pub fn App() -> impl IntoView {
                     class="tab"
                     aria-controls=PANEL_ID
                     aria-selected=selected
-                    on:click=move |ev| {
-                        // Modified clicks keep their browser meaning (open in a new tab…).
-                        if !(ev.ctrl_key() || ev.meta_key() || ev.shift_key() || ev.button() != 0) {
-                            ev.prevent_default();
-                            navigate(route, tab);
-                        }
-                    }
+                    on:click=link(route, tab)
                 >
                     {label(tab)}
                 </a>
@@ -97,12 +99,13 @@ pub fn App() -> impl IntoView {
             class="panel"
             role="tabpanel"
             id=PANEL_ID
-            aria-labelledby=move || tab_id(route.get())
+            aria-labelledby=move || tab_id(route.get().tab())
         >
-            {move || match route.get() {
-                Route::Agents => view! { <AgentsPage /> }.into_any(),
-                Route::Tasks => view! { <TasksPage /> }.into_any(),
-                Route::Providers => view! { <ProvidersPage /> }.into_any(),
+            {move || match page.get() {
+                Page::Agents => view! { <AgentsPage /> }.into_any(),
+                Page::Tasks => view! { <TasksPage /> }.into_any(),
+                Page::Providers => view! { <ProvidersPage /> }.into_any(),
+                Page::Playground(agent) => view! { <PlaygroundPage agent_id=agent /> }.into_any(),
             }}
         </main>
         <TokenDialog />

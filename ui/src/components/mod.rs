@@ -5,6 +5,7 @@ mod error_banner;
 mod field_errors;
 mod list_body;
 mod loading;
+pub mod run_input;
 pub mod schema_editor;
 mod status_badge;
 mod token_dialog;

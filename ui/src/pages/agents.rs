@@ -10,6 +10,7 @@ use super::providers::kind_label;
 use super::{Editing, optional, scroll_to_top};
 use crate::api::{self, ApiError};
 use crate::components::{Banner, EmptyState, FieldErrors, FormError, list_body};
+use crate::router::{Route, link, use_router};
 use crate::store::{self, Live};
 
 #[component]
@@ -89,6 +90,12 @@ fn AgentCard(
     let name = initial.name.clone();
     let agent = Signal::derive(move || live.find(id).unwrap_or_else(|| initial.clone()));
     let banner = Banner::get();
+    let playground = Route::Playground {
+        agent: id,
+        task: None,
+        run: None,
+    };
+    let open_playground = link(use_router(), playground);
     let managing = RwSignal::new(false);
     let confirming = RwSignal::new(false);
 
@@ -122,7 +129,7 @@ fn AgentCard(
     };
 
     view! {
-        <article class="card agent-card" data-testid="agent-card" data-agent-name=name>
+        <article class="card agent-card" data-testid="agent-card" data-agent-name=name.clone()>
             <header class="card-head">
                 <h3 class="card-name">{move || agent.with(|a| a.name.clone())}</h3>
                 <span class="tag" data-testid="task-count">{task_count}</span>
@@ -139,6 +146,15 @@ fn AgentCard(
                 <dd class="mono">{move || agent.with(|a| a.model.clone())}</dd>
             </dl>
             <div class="actions">
+                <a
+                    class="btn btn-primary"
+                    href=playground.path()
+                    data-testid="open-playground"
+                    aria-label=format!("Run a task with {name}")
+                    on:click=open_playground
+                >
+                    "▶ Run"
+                </a>
                 <button
                     type="button"
                     class="btn"

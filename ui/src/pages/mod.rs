@@ -1,10 +1,13 @@
 //! One page per section of the app.
 
 mod agents;
+mod playground;
 mod providers;
+mod runs;
 mod tasks;
 
 pub use agents::AgentsPage;
+pub use playground::PlaygroundPage;
 pub use providers::ProvidersPage;
 pub use tasks::TasksPage;
 

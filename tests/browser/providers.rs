@@ -1,0 +1,91 @@
+//! Providers page: creating a provider through the form and watching its live status.
+
+use std::time::Duration;
+
+use agentry_tests::llm::llama_server;
+use agentry_tests::{Backend, TestApp};
+use serde_json::json;
+
+use crate::driver::{Browser, Text};
+use crate::{assert_not_reloaded, open};
+
+fn card(name: &str) -> String {
+    format!("[data-testid=provider-card][data-provider-name=\"{name}\"]")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn provider_created_in_the_form_turns_connected_without_reload() {
+    // Arrange: the real test LLM, and a server whose validator checks new providers.
+    let llm = llama_server().await;
+    let app = TestApp::spawn_with(Backend::Sqlite, |config| {
+        config.validator.enabled = true;
+    })
+    .await;
+    let mut browser = Browser::launch().await;
+    open(&browser, &app, "/providers").await;
+
+    // Act
+    browser.click("#provider-new").await;
+    browser.fill("#provider-name", "llama").await;
+    browser.select("#provider-kind", "openai_compatible").await;
+    browser.fill("#provider-base-url", llm.base_url()).await;
+    browser.click("#provider-save").await;
+
+    // Assert: the form closes, the card appears and its badge follows the check.
+    browser.wait_gone("#provider-form").await;
+    let card = card("llama");
+    browser.wait_for(&card).await;
+    // The first check loads the model list of llama-server: generous on a busy machine.
+    browser.set_timeout(Duration::from_secs(40));
+    browser
+        .wait_attr(
+            &format!("{card} [data-testid=status-badge]"),
+            "data-status",
+            "connected",
+        )
+        .await;
+    browser
+        .wait_text(
+            &format!("{card} [data-testid=models-count]"),
+            Text::Equals("1 model"),
+        )
+        .await;
+    assert_not_reloaded(&browser).await;
+    let providers = app.get("/api/providers").await.json();
+    assert_eq!(providers["items"][0]["validation_status"], "connected");
+    browser.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn provider_form_shows_the_servers_duplicate_name_error() {
+    // Arrange: a provider that already has the name.
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    app.create_provider(&json!({
+        "name": "local", "kind": "ollama", "base_url": "http://127.0.0.1:11434"
+    }))
+    .await
+    .assert_status(201);
+    let browser = Browser::launch().await;
+    open(&browser, &app, "/providers").await;
+    browser.wait_for(&card("local")).await;
+
+    // Act
+    browser.click("#provider-new").await;
+    browser.fill("#provider-name", "local").await;
+    browser.select("#provider-kind", "ollama").await;
+    browser
+        .fill("#provider-base-url", "http://127.0.0.1:11435")
+        .await;
+    browser.click("#provider-save").await;
+
+    // Assert: the server's 409 duplicate_name detail, on the form, which stays open.
+    browser
+        .wait_text(
+            "#provider-form [data-testid=form-error]",
+            Text::Contains("a provider with this name already exists"),
+        )
+        .await;
+    browser.wait_for("#provider-form").await;
+    assert_eq!(browser.count("[data-testid=provider-card]").await, 1);
+    browser.close().await;
+}
