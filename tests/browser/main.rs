@@ -8,8 +8,10 @@
 )]
 
 mod agents;
+mod auth;
 mod driver;
 mod layout;
+mod playground;
 mod providers;
 mod tasks;
 
