@@ -170,11 +170,22 @@ impl TestApp {
         data_dir: tempfile::TempDir,
         pg: Option<PgDatabase>,
     ) -> TestApp {
+        TestApp::start_on(config, data_dir, pg, "127.0.0.1:0").await
+    }
+
+    /// Like `start`, on a given address: a restarted server keeps its URL, as for a browser
+    /// that must reconnect to it.
+    pub async fn start_on(
+        config: Config,
+        data_dir: tempfile::TempDir,
+        pg: Option<PgDatabase>,
+        addr: &str,
+    ) -> TestApp {
         install_crypto_provider();
         logs::capture();
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        let listener = tokio::net::TcpListener::bind(addr)
             .await
-            .expect("bind 127.0.0.1:0");
+            .unwrap_or_else(|e| panic!("bind {addr}: {e}"));
         let app = Application::build_with_listener(config.clone(), listener)
             .await
             .expect("build application");

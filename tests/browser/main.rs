@@ -13,6 +13,7 @@ mod driver;
 mod layout;
 mod playground;
 mod providers;
+mod reconnect;
 mod tasks;
 
 use agentry_tests::TestApp;
