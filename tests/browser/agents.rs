@@ -96,3 +96,40 @@ async fn agent_without_system_prompt_shows_the_error_next_to_the_field() {
     );
     browser.close().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tasks_are_assigned_and_unassigned_from_the_agent_card() {
+    // Arrange: a provider, an agent and a task over the API, not assigned.
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    let provider = app.ollama_provider("local").await;
+    let agent = app.agent_on("classifier", provider).await;
+    let task = app.simple_task("sentiment").await;
+    let browser = Browser::launch().await;
+    open(&browser, &app, "/agents").await;
+    let card = "[data-testid=agent-card][data-agent-name=\"classifier\"]";
+    let count = format!("{card} [data-testid=task-count]");
+    let checkbox = format!("{card} [data-testid=assign-task][data-task-name=\"sentiment\"]");
+    browser.wait_text(&count, Text::Equals("0 tasks")).await;
+
+    // Act: assign
+    browser
+        .click(&format!("{card} [data-testid=manage-tasks]"))
+        .await;
+    browser.set_checked(&checkbox, true).await;
+
+    // Assert
+    browser.wait_text(&count, Text::Equals("1 task")).await;
+    let assigned = app.get(&format!("/api/agents/{agent}")).await.json();
+    assert_eq!(assigned["tasks"][0]["id"], json!(task), "{assigned}");
+    assert_eq!(assigned["tasks"].as_array().map(Vec::len), Some(1));
+
+    // Act: unassign
+    browser.set_checked(&checkbox, false).await;
+
+    // Assert
+    browser.wait_text(&count, Text::Equals("0 tasks")).await;
+    let unassigned = app.get(&format!("/api/agents/{agent}")).await.json();
+    assert_eq!(unassigned["tasks"], json!([]), "{unassigned}");
+    assert_not_reloaded(&browser).await;
+    browser.close().await;
+}

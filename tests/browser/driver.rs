@@ -320,6 +320,44 @@ impl Browser {
         self.act(selector, "checking", action, json!(checked)).await;
     }
 
+    /// Presses `key` (a DOM key name: `Tab`, `Enter`, `a`, …) as real keyboard input
+    /// (CDP `Input.dispatchKeyEvent`) on the focused element, once something has focus.
+    pub async fn press_key(&self, key: &str) {
+        self.focused_element()
+            .await
+            .press_key(key)
+            .await
+            .unwrap_or_else(|e| panic!("pressing {key}: {e}"));
+    }
+
+    /// Types `text` key by key into the focused element.
+    pub async fn type_text(&self, text: &str) {
+        self.focused_element()
+            .await
+            .type_str(text)
+            .await
+            .unwrap_or_else(|e| panic!("typing {text:?}: {e}"));
+    }
+
+    async fn focused_element(&self) -> chromiumoxide::Element {
+        self.wait_js(
+            "an element to have focus",
+            "document.activeElement !== null && document.activeElement !== document.body",
+        )
+        .await;
+        self.page
+            .find_element(":focus")
+            .await
+            .unwrap_or_else(|e| panic!("finding the focused element: {e}"))
+    }
+
+    /// Waits until the focused element is the one with this `id`.
+    pub async fn wait_focused(&self, id: &str) {
+        let expression = format!("document.activeElement?.id === {}", json!(id));
+        self.wait_js(&format!("#{id} to have focus"), &expression)
+            .await;
+    }
+
     /// `document.documentElement.scrollWidth`: wider than the viewport means horizontal
     /// scrolling.
     pub async fn scroll_width(&self) -> u64 {

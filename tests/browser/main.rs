@@ -10,6 +10,7 @@
 mod agents;
 mod auth;
 mod driver;
+mod keyboard;
 mod layout;
 mod playground;
 mod providers;

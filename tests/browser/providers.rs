@@ -89,3 +89,47 @@ async fn provider_form_shows_the_servers_duplicate_name_error() {
     assert_eq!(browser.count("[data-testid=provider-card]").await, 1);
     browser.close().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deleting_a_provider_an_agent_uses_explains_and_soft_deletes_it() {
+    // Arrange: a provider with one agent on it, over the API.
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    let provider = app.ollama_provider("local").await;
+    app.agent_on("classifier", provider).await;
+    let browser = Browser::launch().await;
+    open(&browser, &app, "/providers").await;
+    let card = card("local");
+
+    // Act
+    browser
+        .click(&format!("{card} [data-testid=delete-provider]"))
+        .await;
+
+    // Assert: the confirmation says the provider is kept for its agent…
+    browser
+        .wait_text(
+            &format!("{card} [role=alertdialog]"),
+            Text::Contains(
+                "1 agent uses it: it will be hidden from lists but kept for that agent \
+                 (soft delete) until the agent is moved to another provider.",
+            ),
+        )
+        .await;
+
+    // …and confirming removes the card while the server keeps the provider, inactive.
+    browser
+        .click(&format!("{card} [data-testid=confirm-delete]"))
+        .await;
+    browser.wait_gone(&card).await;
+    assert_not_reloaded(&browser).await;
+    let stored = app.get(&format!("/api/providers/{provider}")).await;
+    stored.assert_status(200);
+    assert_eq!(
+        stored.json()["is_active"],
+        false,
+        "soft-deleted: {}",
+        stored.text
+    );
+    assert_eq!(app.get("/api/providers").await.json()["total"], 0);
+    browser.close().await;
+}

@@ -133,16 +133,28 @@ where
     let fetch = Rc::new(fetch);
     // Only the newest of overlapping fetches may write, so a slow old answer never wins.
     let generation = Rc::new(Cell::new(0u32));
+    // Whether a fetch is in flight, and whether an event arrived meanwhile: the fetch's
+    // answer may predate that event and would drop it, so it is followed by another fetch.
+    let in_flight = Rc::new(Cell::new(false));
+    let missed = Rc::new(Cell::new(false));
+    let (fetching, missed_during_fetch) = (Rc::clone(&in_flight), Rc::clone(&missed));
     Effect::new(move |_| {
         refetch.track();
         let fetch = Rc::clone(&fetch);
         let generation = Rc::clone(&generation);
+        let (in_flight, missed) = (Rc::clone(&fetching), Rc::clone(&missed_during_fetch));
         let mine = generation.get().wrapping_add(1);
         generation.set(mine);
+        in_flight.set(true);
+        missed.set(false);
         spawn_local(async move {
             let result = fetch().await;
             if generation.get() != mine {
                 return;
+            }
+            in_flight.set(false);
+            if missed.replace(false) {
+                ws::bump(&[topic]);
             }
             match result {
                 Ok(page) => {
@@ -154,11 +166,16 @@ where
             }
         });
     });
-    ws::on_event(topic, move |event| match event.event {
-        EventKind::Deleted => live.remove(event.id),
-        EventKind::Created | EventKind::Updated | EventKind::ValidationUpdate => {
-            if let Ok(item) = serde_json::from_value::<T>(event.data.clone()) {
-                live.upsert(item);
+    ws::on_event(topic, move |event| {
+        if in_flight.get() {
+            missed.set(true);
+        }
+        match event.event {
+            EventKind::Deleted => live.remove(event.id),
+            EventKind::Created | EventKind::Updated | EventKind::ValidationUpdate => {
+                if let Ok(item) = serde_json::from_value::<T>(event.data.clone()) {
+                    live.upsert(item);
+                }
             }
         }
     });
