@@ -133,3 +133,20 @@ async fn tasks_are_assigned_and_unassigned_from_the_agent_card() {
     assert_not_reloaded(&browser).await;
     browser.close().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lists_longer_than_one_page_are_shown_whole() {
+    // More agents than the API's largest page (200).
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    let provider = app.ollama_provider("local").await;
+    for i in 0..205 {
+        app.agent_on(&format!("agent-{i:03}"), provider).await;
+    }
+    let browser = Browser::launch().await;
+    open(&browser, &app, "/agents").await;
+    browser
+        .wait_for("[data-testid=agent-card][data-agent-name=\"agent-204\"]")
+        .await;
+    assert_eq!(browser.count("[data-testid=agent-card]").await, 205);
+    browser.close().await;
+}

@@ -17,8 +17,10 @@ use uuid::Uuid;
 /// `sessionStorage` key of the API token: kept for the browser session only.
 const TOKEN_KEY: &str = "agentry.token";
 
-/// Lists are short in practice; one page of the maximum size avoids paging in the UI.
-const LIST_LIMIT: &str = "200";
+/// The server's largest page; lists are fetched whole, page by page.
+const LIST_LIMIT: u64 = 200;
+/// Pages fetched at most for one list (10,000 items), so a misbehaving server cannot loop us.
+const MAX_PAGES: u64 = 50;
 
 /// A failed API call, as the server described it (or as the network failed).
 #[derive(Clone, Debug, PartialEq)]
@@ -158,14 +160,36 @@ fn get(path: &str) -> RequestBuilder {
     Request::get(path)
 }
 
-fn list(path: &str) -> RequestBuilder {
-    Request::get(path).query([("limit", LIST_LIMIT)])
+/// Every item of a list resource: the UI shows whole lists and patches them live, so it
+/// follows the pages until `total` is reached.
+async fn list<T: DeserializeOwned>(path: &str) -> Result<Page<T>, ApiError> {
+    let mut all: Vec<T> = Vec::new();
+    let mut total = 0;
+    for page in 0..MAX_PAGES {
+        let offset = (page * LIST_LIMIT).to_string();
+        let limit = LIST_LIMIT.to_string();
+        let builder =
+            Request::get(path).query([("limit", limit.as_str()), ("offset", offset.as_str())]);
+        let next: Page<T> = json(builder, None).await?;
+        total = next.total;
+        let fetched = next.items.len();
+        all.extend(next.items);
+        if fetched == 0 || all.len() as u64 >= total {
+            break;
+        }
+    }
+    Ok(Page {
+        items: all,
+        total,
+        limit: LIST_LIMIT,
+        offset: 0,
+    })
 }
 
 // Providers
 
 pub async fn list_providers() -> Result<Page<Provider>, ApiError> {
-    json(list("/api/providers"), None).await
+    list("/api/providers").await
 }
 
 #[expect(
@@ -197,7 +221,7 @@ pub async fn validate_provider(id: Uuid) -> Result<Provider, ApiError> {
 // Agents
 
 pub async fn list_agents() -> Result<Page<Agent>, ApiError> {
-    json(list("/api/agents"), None).await
+    list("/api/agents").await
 }
 
 pub async fn get_agent(id: Uuid) -> Result<Agent, ApiError> {
@@ -223,7 +247,7 @@ pub async fn delete_agent(id: Uuid) -> Result<(), ApiError> {
     reason = "part of the typed API surface; no page needs it yet"
 )]
 pub async fn list_agent_tasks(agent_id: Uuid) -> Result<Page<TaskSummary>, ApiError> {
-    json(list(&format!("/api/agents/{agent_id}/tasks")), None).await
+    list(&format!("/api/agents/{agent_id}/tasks")).await
 }
 
 pub async fn assign_task(agent_id: Uuid, task_id: Uuid) -> Result<Assignment, ApiError> {
@@ -241,7 +265,7 @@ pub async fn unassign_task(agent_id: Uuid, task_id: Uuid) -> Result<(), ApiError
 // Tasks
 
 pub async fn list_tasks() -> Result<Page<Task>, ApiError> {
-    json(list("/api/tasks"), None).await
+    list("/api/tasks").await
 }
 
 #[expect(
