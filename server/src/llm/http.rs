@@ -67,6 +67,15 @@ impl Endpoint {
         self.client.request(method, url)
     }
 
+    /// `Authorization: Bearer <key>` when a key is configured. Keyless local servers (and
+    /// Ollama, unless a proxy in front wants one) get no header rather than an empty one.
+    pub fn bearer(&self, request: RequestBuilder) -> RequestBuilder {
+        match self.api_key() {
+            Some(key) => request.bearer_auth(key),
+            None => request,
+        }
+    }
+
     /// An error whose message cannot contain this provider's key.
     pub fn error(&self, class: ErrorClass, message: &str) -> ProviderError {
         ProviderError::redacted(class, message, self.api_key())

@@ -20,14 +20,6 @@ impl Ollama {
     pub fn new(endpoint: Endpoint) -> Ollama {
         Ollama { endpoint }
     }
-
-    /// Ollama has no auth of its own, but reverse proxies in front of it often want a bearer.
-    fn authorized(&self, request: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
-        match self.endpoint.api_key() {
-            Some(key) => request.bearer_auth(key),
-            None => request,
-        }
-    }
 }
 
 #[async_trait]
@@ -41,7 +33,8 @@ impl LlmProvider for Ollama {
         let body = self
             .endpoint
             .send_json(
-                self.authorized(self.endpoint.request(Method::GET, url)),
+                self.endpoint
+                    .bearer(self.endpoint.request(Method::GET, url)),
                 None,
             )
             .await?;
@@ -84,7 +77,8 @@ impl LlmProvider for Ollama {
         let answer = self
             .endpoint
             .send_json(
-                self.authorized(self.endpoint.request(Method::POST, url).json(&body)),
+                self.endpoint
+                    .bearer(self.endpoint.request(Method::POST, url).json(&body)),
                 None,
             )
             .await?;

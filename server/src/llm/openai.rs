@@ -17,14 +17,6 @@ impl OpenAi {
     pub fn new(endpoint: Endpoint) -> OpenAi {
         OpenAi { endpoint }
     }
-
-    fn authorized(&self, request: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
-        // Keyless local servers get no Authorization header at all rather than an empty one.
-        match self.endpoint.api_key() {
-            Some(key) => request.bearer_auth(key),
-            None => request,
-        }
-    }
 }
 
 #[async_trait]
@@ -38,7 +30,8 @@ impl LlmProvider for OpenAi {
         let body = self
             .endpoint
             .send_json(
-                self.authorized(self.endpoint.request(Method::GET, url)),
+                self.endpoint
+                    .bearer(self.endpoint.request(Method::GET, url)),
                 None,
             )
             .await?;
@@ -79,7 +72,8 @@ impl LlmProvider for OpenAi {
         let answer = self
             .endpoint
             .send_json(
-                self.authorized(self.endpoint.request(Method::POST, url).json(&body)),
+                self.endpoint
+                    .bearer(self.endpoint.request(Method::POST, url).json(&body)),
                 None,
             )
             .await?;

@@ -7,7 +7,7 @@ use leptos::task::spawn_local;
 use uuid::Uuid;
 
 use super::providers::kind_label;
-use super::{Editing, optional, scroll_to_top};
+use super::{Editing, edit_in_form, optional, page_head};
 use crate::api::{self, ApiError};
 use crate::components::{Banner, EmptyState, FieldErrors, FormError, list_body};
 use crate::router::{Route, link, use_router};
@@ -52,10 +52,7 @@ pub fn AgentsPage() -> impl IntoView {
                         initial=agent
                         live=live
                         tasks=tasks
-                        on_edit=move |id| {
-                            editing.set(Editing::Edit(id));
-                            scroll_to_top();
-                        }
+                        on_edit=edit_in_form(editing)
                     />
                 </For>
             </div>
@@ -63,17 +60,7 @@ pub fn AgentsPage() -> impl IntoView {
         .into_any()
     };
     view! {
-        <div class="page-head">
-            <h2>"Agents"</h2>
-            <button
-                type="button"
-                id="agent-new"
-                class="btn btn-primary"
-                on:click=move |_| editing.set(Editing::New)
-            >
-                "New agent"
-            </button>
-        </div>
+        {page_head("Agents", "agent-new", "New agent", editing)}
         {form}
         {list_body(live, Topic::Agents, "agents", empty, filled)}
     }

@@ -11,6 +11,7 @@ pub use playground::PlaygroundPage;
 pub use providers::ProvidersPage;
 pub use tasks::TasksPage;
 
+use leptos::prelude::*;
 use uuid::Uuid;
 
 /// Which form a page shows above its list.
@@ -19,6 +20,36 @@ enum Editing {
     Closed,
     New,
     Edit(Uuid),
+}
+
+/// A list page's heading with its "new" button, which opens the form above the list.
+fn page_head(
+    title: &'static str,
+    new_id: &'static str,
+    new_label: &'static str,
+    editing: RwSignal<Editing>,
+) -> impl IntoView {
+    view! {
+        <div class="page-head">
+            <h2>{title}</h2>
+            <button
+                type="button"
+                id=new_id
+                class="btn btn-primary"
+                on:click=move |_| editing.set(Editing::New)
+            >
+                {new_label}
+            </button>
+        </div>
+    }
+}
+
+/// What a card's "Edit" does: open the form for it and bring the form into view.
+fn edit_in_form(editing: RwSignal<Editing>) -> impl Fn(Uuid) + Copy + 'static {
+    move |id| {
+        editing.set(Editing::Edit(id));
+        scroll_to_top();
+    }
 }
 
 /// Brings the form (at the top of the page) into view.

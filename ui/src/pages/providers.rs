@@ -6,7 +6,7 @@ use leptos::prelude::*;
 use leptos::task::spawn_local;
 use uuid::Uuid;
 
-use super::{Editing, optional, scroll_to_top};
+use super::{Editing, edit_in_form, optional, page_head};
 use crate::api::{self, ApiError};
 use crate::components::{
     Banner, EmptyState, FieldErrors, FormError, StatusBadge, list_body, use_clock,
@@ -70,10 +70,7 @@ pub fn ProvidersPage() -> impl IntoView {
                         live=live
                         agents=agents
                         now=now
-                        on_edit=move |id| {
-                            editing.set(Editing::Edit(id));
-                            scroll_to_top();
-                        }
+                        on_edit=edit_in_form(editing)
                     />
                 </For>
             </div>
@@ -81,17 +78,7 @@ pub fn ProvidersPage() -> impl IntoView {
         .into_any()
     };
     view! {
-        <div class="page-head">
-            <h2>"Providers"</h2>
-            <button
-                type="button"
-                id="provider-new"
-                class="btn btn-primary"
-                on:click=move |_| editing.set(Editing::New)
-            >
-                "Add provider"
-            </button>
-        </div>
+        {page_head("Providers", "provider-new", "Add provider", editing)}
         {form}
         {list_body(live, Topic::Providers, "providers", empty, filled)}
     }

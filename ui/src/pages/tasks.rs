@@ -5,7 +5,7 @@ use leptos::prelude::*;
 use leptos::task::spawn_local;
 use uuid::Uuid;
 
-use super::{Editing, scroll_to_top};
+use super::{Editing, edit_in_form, page_head};
 use crate::api::{self, ApiError};
 use crate::components::schema_editor::{Node, summary};
 use crate::components::{Banner, EmptyState, FieldErrors, FormError, SchemaEditor, list_body};
@@ -42,10 +42,7 @@ pub fn TasksPage() -> impl IntoView {
                     <TaskCard
                         initial=task
                         live=live
-                        on_edit=move |id| {
-                            editing.set(Editing::Edit(id));
-                            scroll_to_top();
-                        }
+                        on_edit=edit_in_form(editing)
                     />
                 </For>
             </div>
@@ -53,17 +50,7 @@ pub fn TasksPage() -> impl IntoView {
         .into_any()
     };
     view! {
-        <div class="page-head">
-            <h2>"Tasks"</h2>
-            <button
-                type="button"
-                id="task-new"
-                class="btn btn-primary"
-                on:click=move |_| editing.set(Editing::New)
-            >
-                "New task"
-            </button>
-        </div>
+        {page_head("Tasks", "task-new", "New task", editing)}
         {form}
         {list_body(live, Topic::Tasks, "tasks", empty, filled)}
     }
