@@ -50,6 +50,11 @@ migrate-fresh:
 migrate-new NAME:
     cargo run -p migration -- generate {{NAME}}
 
+# Benchmarks: release server vs an instant LLM stub, SQLite and PostgreSQL, peers; writes
+# docs/benchmarks.md (e.g. `just bench --skip peers`, `just bench --quick`)
+bench *ARGS:
+    scripts/bench {{ARGS}}
+
 # Regenerate contracts/openapi.json from the code
 openapi:
     AGENTRY_SKIP_UI=1 cargo run -- openapi --output contracts/openapi.json

@@ -1,0 +1,228 @@
+//! Agentry's benchmark harness: an instant LLM stub, a load generator, the real server as a
+//! separate process on SQLite and PostgreSQL, the scenarios of `docs/benchmarks.md`, and the
+//! peers measured next to it. Everything binds 127.0.0.1 and is bounded in count and time.
+
+pub mod fixtures;
+pub mod load;
+pub mod machine;
+pub mod peers;
+pub mod pg;
+pub mod plan;
+pub mod registry;
+pub mod report;
+pub mod scenarios;
+pub mod server;
+pub mod stub;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::Serialize;
+
+use crate::fixtures::Runnable;
+use crate::load::Request;
+use crate::machine::Machine;
+use crate::plan::Plan;
+use crate::scenarios::{crud, fanout, memory, overhead};
+use crate::server::{Launch, Server};
+use crate::stub::Stub;
+
+/// The scenarios, selectable with `--only`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Scenario {
+    Overhead,
+    Crud,
+    Fanout,
+    Memory,
+    Registry,
+    Peers,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Db {
+    Sqlite,
+    Postgres,
+}
+
+impl Db {
+    pub fn name(self) -> &'static str {
+        match self {
+            Db::Sqlite => "sqlite",
+            Db::Postgres => "postgres",
+        }
+    }
+}
+
+/// What to run.
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub plan: Plan,
+    pub scenarios: Vec<Scenario>,
+    pub databases: Vec<Db>,
+    pub server_bin: PathBuf,
+    pub criterion_home: Option<PathBuf>,
+    /// The command line, for the report.
+    pub command: String,
+}
+
+/// Everything a run measured.
+#[derive(Debug, Clone, Serialize)]
+pub struct Results {
+    pub started_at: String,
+    pub command: String,
+    pub quick: bool,
+    pub machine: Machine,
+    pub overhead: Vec<overhead::Ladder>,
+    pub crud: Vec<crud::Crud>,
+    pub fanout: Vec<fanout::Fanout>,
+    pub memory: Option<memory::Memory>,
+    pub registry: Vec<registry::Estimate>,
+    pub peers: Option<peers::Peers>,
+    pub seconds: f64,
+}
+
+/// Runs the selected scenarios and returns their results.
+pub async fn run(options: &Options) -> anyhow::Result<Results> {
+    let began = std::time::Instant::now();
+    let wants = |s: Scenario| options.scenarios.contains(&s);
+    let mut machine = Machine::probe();
+    if options.databases.contains(&Db::Postgres) {
+        machine.postgres = pg::PgDatabase::version().await.ok();
+    }
+    let mut results = Results {
+        started_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        command: options.command.clone(),
+        quick: options.plan.quick,
+        machine,
+        overhead: Vec::new(),
+        crud: Vec::new(),
+        fanout: Vec::new(),
+        memory: None,
+        registry: Vec::new(),
+        peers: None,
+        seconds: 0.0,
+    };
+    let client = load::client()?;
+    let stub = Stub::start(0, Duration::ZERO)?;
+    let plan = &options.plan;
+
+    if wants(Scenario::Overhead) || wants(Scenario::Crud) || wants(Scenario::Fanout) {
+        for &db in &options.databases {
+            let data = tempfile::tempdir()?;
+            let pg = match db {
+                Db::Postgres => Some(pg::PgDatabase::create().await?),
+                Db::Sqlite => None,
+            };
+            let launch = Launch {
+                binary: options.server_bin.clone(),
+                data_dir: data.path().to_owned(),
+                database_url: pg.as_ref().map(|pg| pg.url.clone()),
+                log: "info".to_owned(),
+            };
+            let outcome = on_one_database(db, &launch, &client, &stub, options, &mut results).await;
+            if let Some(pg) = pg {
+                pg.drop_database().await?;
+            }
+            outcome?;
+        }
+    }
+    if wants(Scenario::Memory) {
+        let data = tempfile::tempdir()?;
+        let launch = Launch {
+            binary: options.server_bin.clone(),
+            data_dir: data.path().to_owned(),
+            database_url: None,
+            log: "info".to_owned(),
+        };
+        results.memory = Some(memory::run(&client, &launch, &stub, plan).await?);
+    }
+    if wants(Scenario::Registry)
+        && let Some(home) = &options.criterion_home
+    {
+        results.registry = registry::read(home);
+    }
+    if wants(Scenario::Peers) {
+        let work = tempfile::tempdir()?;
+        results.peers = Some(peers::run(&client, &stub, plan, work.path()).await);
+    }
+    results.machine.load_end = machine::load_average();
+    results.seconds = began.elapsed().as_secs_f64();
+    Ok(results)
+}
+
+async fn on_one_database(
+    db: Db,
+    launch: &Launch,
+    client: &reqwest::Client,
+    stub: &Stub,
+    options: &Options,
+    results: &mut Results,
+) -> anyhow::Result<()> {
+    let wants = |s: Scenario| options.scenarios.contains(&s);
+    let server = Server::start(launch)?;
+    let base = server.base_url.clone();
+    let fixture = fixtures::runnable(client, &base, &stub.base_url(), db.name()).await?;
+    let work = async {
+        if wants(Scenario::Overhead) {
+            results
+                .overhead
+                .push(run_overhead(db, client, &base, stub, &fixture, &options.plan).await?);
+        }
+        if wants(Scenario::Crud) {
+            results
+                .crud
+                .push(crud::run(db.name(), client, &base, &fixture, &options.plan).await?);
+        }
+        if wants(Scenario::Fanout) {
+            results
+                .fanout
+                .extend(fanout::run(db.name(), client, &base, &fixture, &options.plan).await?);
+        }
+        anyhow::Ok(())
+    };
+    match work.await {
+        Ok(()) => server.stop(),
+        Err(err) => Err(err.context(format!("server log:\n{}", server.log_tail()))),
+    }
+}
+
+async fn run_overhead(
+    db: Db,
+    client: &reqwest::Client,
+    base: &str,
+    stub: &Stub,
+    fixture: &Runnable,
+    plan: &Plan,
+) -> anyhow::Result<overhead::Ladder> {
+    let direct = load::same(Request::post(
+        format!("{}/chat/completions", stub.base_url()),
+        &fixtures::direct_chat_body(),
+        reqwest::StatusCode::OK,
+    ));
+    let through = load::same(Request::post(
+        fixture.runs_url(base),
+        &fixtures::run_input(),
+        reqwest::StatusCode::CREATED,
+    ));
+    // A run that does not succeed would make the numbers meaningless.
+    let probe = client
+        .post(fixture.runs_url(base))
+        .json(&fixtures::run_input())
+        .send()
+        .await?
+        .json::<serde_json::Value>()
+        .await?;
+    if probe["status"] != "succeeded" {
+        anyhow::bail!("a run through the stub did not succeed: {probe}");
+    }
+    overhead::ladder(
+        &format!("agentry ({})", db.name()),
+        client,
+        &direct,
+        &through,
+        plan,
+    )
+    .await
+}

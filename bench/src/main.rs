@@ -1,0 +1,114 @@
+//! `agentry-bench run` measures Agentry (and its peers) and writes `docs/benchmarks.md`;
+//! `agentry-bench stub` runs the instant LLM stub on its own. `just bench` is the usual way in.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use agentry_bench::plan::Plan;
+use agentry_bench::{Db, Options, Scenario, report, server, stub};
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(about = "Agentry benchmarks: run overhead, CRUD, WebSocket fan-out, memory, peers")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the scenarios and write the report.
+    Run {
+        /// Every scenario, briefly (the smoke plan): checks the harness, numbers meaningless.
+        #[arg(long)]
+        quick: bool,
+        /// Only these scenarios (default: all).
+        #[arg(long, value_enum, value_delimiter = ',')]
+        only: Vec<Scenario>,
+        /// Skip these scenarios.
+        #[arg(long, value_enum, value_delimiter = ',')]
+        skip: Vec<Scenario>,
+        /// Databases for the overhead, CRUD and fan-out scenarios.
+        #[arg(
+            long,
+            value_enum,
+            value_delimiter = ',',
+            default_value = "sqlite,postgres"
+        )]
+        db: Vec<Db>,
+        /// The agentry binary (default: next to this one; build it in release for real numbers).
+        #[arg(long)]
+        server_bin: Option<PathBuf>,
+        /// Where `cargo bench --bench registry` wrote its results (CRITERION_HOME).
+        #[arg(long, env = "CRITERION_HOME")]
+        criterion_home: Option<PathBuf>,
+        /// Markdown file whose generated section is replaced.
+        #[arg(long)]
+        markdown: Option<PathBuf>,
+        /// Where the JSON results go.
+        #[arg(long)]
+        json: Option<PathBuf>,
+    },
+    /// Run the instant OpenAI-style stub until stopped.
+    Stub {
+        #[arg(long, default_value_t = 18000)]
+        port: u16,
+        /// Fixed delay before each completion answer.
+        #[arg(long, default_value_t = 0)]
+        delay_ms: u64,
+    },
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Stub { port, delay_ms } => {
+            stub::Stub::serve_forever(port, Duration::from_millis(delay_ms))
+        }
+        Command::Run {
+            quick,
+            only,
+            skip,
+            db,
+            server_bin,
+            criterion_home,
+            markdown,
+            json,
+        } => {
+            let all = [
+                Scenario::Overhead,
+                Scenario::Crud,
+                Scenario::Fanout,
+                Scenario::Memory,
+                Scenario::Registry,
+                Scenario::Peers,
+            ];
+            let scenarios = all
+                .into_iter()
+                .filter(|s| only.is_empty() || only.contains(s))
+                .filter(|s| !skip.contains(s))
+                .collect();
+            let options = Options {
+                plan: if quick { Plan::quick() } else { Plan::full() },
+                scenarios,
+                databases: db,
+                server_bin: server::find_binary(server_bin.as_deref())?,
+                criterion_home,
+                command: std::env::var("AGENTRY_BENCH_COMMAND")
+                    .unwrap_or_else(|_| std::env::args().collect::<Vec<_>>().join(" ")),
+            };
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()?;
+            let results = runtime.block_on(agentry_bench::run(&options))?;
+            if let Some(path) = &json {
+                report::write_json(path, &results)?;
+            }
+            match &markdown {
+                Some(path) => report::write_markdown(path, &results)?,
+                None => eprintln!("{}", report::markdown(&results)),
+            }
+            Ok(())
+        }
+    }
+}
