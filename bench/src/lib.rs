@@ -166,9 +166,18 @@ async fn on_one_database(
     let fixture = fixtures::runnable(client, &base, &stub.base_url(), db.name()).await?;
     let work = async {
         if wants(Scenario::Overhead) {
-            results
-                .overhead
-                .push(run_overhead(db, client, &base, stub, &fixture, &options.plan).await?);
+            results.overhead.push(
+                run_overhead(
+                    db,
+                    server.pid(),
+                    client,
+                    &base,
+                    stub,
+                    &fixture,
+                    &options.plan,
+                )
+                .await?,
+            );
         }
         if wants(Scenario::Crud) {
             results
@@ -190,6 +199,7 @@ async fn on_one_database(
 
 async fn run_overhead(
     db: Db,
+    pid: u32,
     client: &reqwest::Client,
     base: &str,
     stub: &Stub,
@@ -219,6 +229,7 @@ async fn run_overhead(
     }
     overhead::ladder(
         &format!("agentry ({})", db.name()),
+        Some(pid),
         client,
         &direct,
         &through,

@@ -94,6 +94,21 @@ pub struct Summary {
 }
 
 impl Summary {
+    /// One line for the progress log.
+    pub fn line(&self) -> String {
+        format!(
+            "{} ok, {} errors, {} dropped, {:.0}/s, p50 {:.3} p90 {:.3} p99 {:.3} max {:.3} ms",
+            self.requests - self.errors,
+            self.errors,
+            self.dropped,
+            self.throughput,
+            self.p50_ms,
+            self.p90_ms,
+            self.p99_ms,
+            self.max_ms
+        )
+    }
+
     /// Whether the server kept up with an open-loop rate: no errors, nothing dropped, and at
     /// least 95 % of the offered rate answered.
     pub fn kept_up(&self) -> bool {

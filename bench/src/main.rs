@@ -42,6 +42,12 @@ enum Command {
         /// Where `cargo bench --bench registry` wrote its results (CRITERION_HOME).
         #[arg(long, env = "CRITERION_HOME")]
         criterion_home: Option<PathBuf>,
+        /// Seconds per open-loop rate and per CRUD concurrency phase (default: the plan's).
+        #[arg(long)]
+        seconds: Option<f64>,
+        /// Open-loop rates of the overhead ladder, runs/s (default: the plan's).
+        #[arg(long, value_delimiter = ',')]
+        rates: Vec<u64>,
         /// Markdown file whose generated section is replaced.
         #[arg(long)]
         markdown: Option<PathBuf>,
@@ -74,7 +80,18 @@ fn main() -> anyhow::Result<()> {
             criterion_home,
             markdown,
             json,
+            seconds,
+            rates,
         } => {
+            let mut plan = if quick { Plan::quick() } else { Plan::full() };
+            if let Some(seconds) = seconds {
+                plan.rate_duration = Duration::from_secs_f64(seconds);
+                plan.crud_duration = Duration::from_secs_f64(seconds);
+            }
+            if !rates.is_empty() {
+                plan.required_rates.retain(|r| rates.contains(r));
+                plan.rates = rates;
+            }
             let all = [
                 Scenario::Overhead,
                 Scenario::Crud,
@@ -89,7 +106,7 @@ fn main() -> anyhow::Result<()> {
                 .filter(|s| !skip.contains(s))
                 .collect();
             let options = Options {
-                plan: if quick { Plan::quick() } else { Plan::full() },
+                plan,
                 scenarios,
                 databases: db,
                 server_bin: server::find_binary(server_bin.as_deref())?,

@@ -160,7 +160,15 @@ async fn litellm(
         max_in_flight: plan.max_in_flight.min(256),
         ..plan.clone()
     };
-    let ladder = overhead::ladder("litellm", client, &direct, &through, &peer_plan).await?;
+    let ladder = overhead::ladder(
+        "litellm",
+        Some(peer.0.id()),
+        client,
+        &direct,
+        &through,
+        &peer_plan,
+    )
+    .await?;
     Ok(LiteLlm {
         version: pip_version("venv-litellm", "litellm"),
         start_seconds,

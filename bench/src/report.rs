@@ -123,13 +123,15 @@ fn ladder_rows(out: &mut String, ladder: &Ladder) {
     for pair in rows {
         let _ = writeln!(
             out,
-            "| {} | {} | {} | {} | {} | {:.0} | {} |",
+            "| {} | {} | {} | {} | {} | {:.0} | {} | {} |",
             ladder.target,
             rate_label(pair.through.rate),
             percentiles(&pair.direct),
             percentiles(&pair.through),
             added(pair),
             pair.through.throughput,
+            pair.cpu_ms_per_request
+                .map_or_else(|| "—".to_owned(), |v| format!("{v:.2}")),
             load_note(&pair.through),
         );
     }
@@ -146,8 +148,8 @@ fn overhead(out: &mut String, r: &Results) {
          rendered, sent, validated, stored again, answered). *Added* is through − direct at \
          p50 / p90 / p99.\n\n",
     );
-    out.push_str("| target | load | direct | through | added p50 / p90 / p99 | runs/s | notes |\n");
-    out.push_str("|---|---|---|---|---|---|---|\n");
+    out.push_str("| target | load | direct | through | added p50 / p90 / p99 | runs/s | server CPU ms/run | notes |\n");
+    out.push_str("|---|---|---|---|---|---|---|---|\n");
     for ladder in &r.overhead {
         ladder_rows(out, ladder);
     }
@@ -317,7 +319,7 @@ fn peers(out: &mut String, r: &Results) {
              every run and its events and validates the output.\n",
             l.version, l.start_seconds, l.idle_rss_mib
         );
-        out.push_str("| target | load | direct | through | added p50 / p90 / p99 | req/s | notes |\n|---|---|---|---|---|---|---|\n");
+        out.push_str("| target | load | direct | through | added p50 / p90 / p99 | req/s | CPU ms/req | notes |\n|---|---|---|---|---|---|---|---|\n");
         if let Some(ours) = ours {
             ladder_rows(out, ours);
         }

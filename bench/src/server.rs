@@ -50,6 +50,19 @@ impl Server {
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped());
+        // Settings the user benchmarks with (AGENTRY_DB_MAX_CONNECTIONS, …) pass through.
+        for (name, value) in std::env::vars_os() {
+            let name_str = name.to_string_lossy();
+            if name_str.starts_with("AGENTRY_")
+                && !name_str.starts_with("AGENTRY_BENCH_")
+                && !matches!(
+                    &*name_str,
+                    "AGENTRY_DATA_DIR" | "AGENTRY_LOG" | "AGENTRY_BIND"
+                )
+            {
+                command.env(&name, value);
+            }
+        }
         if let Some(url) = &launch.database_url {
             command.env("DATABASE_URL", url);
         }
@@ -184,6 +197,31 @@ pub fn rss_mib(pid: u32) -> anyhow::Result<f64> {
         .context("VmRSS missing")?
         .parse()?;
     Ok(kib / 1024.0)
+}
+
+/// CPU time (user + system) a process has used so far, in seconds, from /proc.
+pub fn cpu_seconds(pid: u32) -> anyhow::Result<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
+    // Fields after the command name (which may contain spaces) start at field 3.
+    let after = stat.rsplit_once(')').context("malformed stat")?.1;
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    let ticks = |i: usize| -> anyhow::Result<f64> {
+        Ok(fields.get(i).context("short stat")?.parse::<f64>()?)
+    };
+    // utime and stime are fields 14 and 15.
+    Ok((ticks(11)? + ticks(12)?) / clock_ticks())
+}
+
+fn clock_ticks() -> f64 {
+    static TICKS: std::sync::OnceLock<f64> = std::sync::OnceLock::new();
+    *TICKS.get_or_init(|| {
+        Command::new("getconf")
+            .arg("CLK_TCK")
+            .output()
+            .ok()
+            .and_then(|o| String::from_utf8_lossy(&o.stdout).trim().parse().ok())
+            .unwrap_or(100.0)
+    })
 }
 
 /// The server binary: `--server-bin`, else `agentry` next to this executable (or one level up,

@@ -40,8 +40,17 @@ pub struct Runs {
 
 /// How a run ended, before it is stored.
 enum Outcome {
-    Succeeded { output: Value, raw: String },
-    Failed { error: String, raw: Option<String> },
+    /// `attempt` is the winning attempt's event, not yet stored: it is written together with
+    /// the final status event (one statement fewer per run).
+    Succeeded {
+        output: Value,
+        raw: String,
+        attempt: Value,
+    },
+    Failed {
+        error: String,
+        raw: Option<String>,
+    },
 }
 
 impl Runs {
@@ -54,21 +63,24 @@ impl Runs {
     }
 
     /// Executes a stored, queued run in the background. The returned handle completes when
-    /// the run has finished (sync requests wait on it; dropping it does not stop the run).
+    /// the run has finished, with the run as its final update stored it (`None` when a cancel
+    /// or an error wrote the final state instead); sync requests wait on it, and dropping it
+    /// does not stop the run.
     pub fn spawn(
         self: &Arc<Self>,
         run_id: Uuid,
         agent: Arc<RunnableAgent>,
         prompt: String,
-    ) -> tokio::task::JoinHandle<()> {
+    ) -> tokio::task::JoinHandle<Option<runs::run::Model>> {
         let runs = Arc::clone(self);
         // Registered before the task can finish, so a cancel always finds it while it runs.
         let inflight = self.inflight.lock();
         let handle = tokio::spawn(async move {
-            runs.execute(run_id, &agent, prompt).await;
+            let finished = runs.execute(run_id, &agent, prompt).await;
             if let Ok(mut inflight) = runs.inflight.lock() {
                 inflight.remove(&run_id);
             }
+            finished
         });
         if let Ok(mut inflight) = inflight {
             inflight.insert(run_id, handle.abort_handle());
@@ -80,7 +92,7 @@ impl Runs {
     /// `canceled`), then the in-flight provider call is aborted (its connection closed).
     /// `Ok(false)` when the run had already finished.
     pub async fn cancel(&self, run_id: Uuid) -> Result<bool, DbErr> {
-        let moved = runs::transition(
+        let Some(canceled) = runs::transition(
             &self.db,
             run_id,
             RunStatus::Canceled,
@@ -90,10 +102,10 @@ impl Runs {
                 ..Finish::default()
             },
         )
-        .await?;
-        if !moved {
+        .await?
+        else {
             return Ok(false);
-        }
+        };
         let handle = self
             .inflight
             .lock()
@@ -104,11 +116,16 @@ impl Runs {
         }
         self.event(run_id, RunEventKind::Status, json!({"status": "canceled"}))
             .await;
-        self.publish(run_id).await;
+        self.publish(&canceled);
         Ok(true)
     }
 
-    async fn execute(&self, run_id: Uuid, agent: &RunnableAgent, prompt: String) {
+    async fn execute(
+        &self,
+        run_id: Uuid,
+        agent: &RunnableAgent,
+        prompt: String,
+    ) -> Option<runs::run::Model> {
         let started = Instant::now();
         match runs::transition(
             &self.db,
@@ -119,16 +136,17 @@ impl Runs {
         )
         .await
         {
-            Ok(true) => {}
-            Ok(false) => return, // canceled before it started
+            Ok(Some(running)) => {
+                self.event(run_id, RunEventKind::Status, json!({"status": "running"}))
+                    .await;
+                self.publish(&running);
+            }
+            Ok(None) => return None, // canceled before it started
             Err(err) => {
                 tracing::error!(run.id = %run_id, error = %err, "cannot start run");
-                return;
+                return None;
             }
         }
-        self.event(run_id, RunEventKind::Status, json!({"status": "running"}))
-            .await;
-        self.publish(run_id).await;
 
         let mut progress = Progress::default();
         let outcome = match tokio::time::timeout(
@@ -147,15 +165,23 @@ impl Runs {
             },
         };
         let latency = i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX);
+        let mut pending = Vec::new();
         let (status, finish) = match outcome {
-            Outcome::Succeeded { output, raw } => (
-                RunStatus::Succeeded,
-                Finish {
-                    output: Some(output),
-                    raw_output: Some(raw),
-                    ..progress.finish(latency)
-                },
-            ),
+            Outcome::Succeeded {
+                output,
+                raw,
+                attempt,
+            } => {
+                pending.push((RunEventKind::Attempt, attempt));
+                (
+                    RunStatus::Succeeded,
+                    Finish {
+                        output: Some(output),
+                        raw_output: Some(raw),
+                        ..progress.finish(latency)
+                    },
+                )
+            }
             Outcome::Failed { error, raw } => (
                 RunStatus::Failed,
                 Finish {
@@ -165,19 +191,24 @@ impl Runs {
                 },
             ),
         };
-        match runs::transition(&self.db, run_id, status, now(), finish).await {
-            Ok(true) => {
-                self.event(
-                    run_id,
-                    RunEventKind::Status,
-                    json!({"status": status.as_str()}),
-                )
-                .await;
-                self.publish(run_id).await;
+        let finished = match runs::transition(&self.db, run_id, status, now(), finish).await {
+            Ok(Some(finished)) => {
+                pending.push((RunEventKind::Status, json!({"status": status.as_str()})));
+                Some(finished)
             }
-            Ok(false) => {} // canceled meanwhile: the cancel wrote the final state
-            Err(err) => tracing::error!(run.id = %run_id, error = %err, "cannot finish run"),
+            Ok(None) => None, // canceled meanwhile: the cancel wrote the final state
+            Err(err) => {
+                tracing::error!(run.id = %run_id, error = %err, "cannot finish run");
+                None
+            }
+        };
+        if let Err(err) = runs::append_events(&self.db, run_id, pending, now()).await {
+            tracing::warn!(run.id = %run_id, error = %err, "run events not stored");
         }
+        if let Some(finished) = &finished {
+            self.publish(finished);
+        }
+        finished
     }
 
     /// Model calls until one answer validates or the repair budget is spent.
@@ -211,28 +242,18 @@ impl Runs {
                 }
             };
             progress.record(attempt, &completion);
-            let _ = runs::record_attempt(
-                &self.db,
-                run_id,
-                i32::try_from(attempt).unwrap_or(i32::MAX),
-                Some(completion.text.clone()),
-            )
-            .await;
-            self.event(
-                run_id,
-                RunEventKind::Attempt,
-                json!({"attempt": attempt, "raw_output": clip(&completion.text)}),
-            )
-            .await;
-            self.publish(run_id).await;
-
+            let attempt_event = json!({"attempt": attempt, "raw_output": clip(&completion.text)});
             let errors = match parse(&completion) {
                 Ok(value) => {
                     let errors = agent.check_output(&value);
                     if errors.is_empty() {
+                        // The final update stores the answer and the attempt count, and the
+                        // attempt's event goes with the final one: no progress writes for an
+                        // answer that is already the result.
                         return Outcome::Succeeded {
                             output: value,
                             raw: completion.text,
+                            attempt: attempt_event,
                         };
                     }
                     errors
@@ -242,6 +263,21 @@ impl Runs {
                     message,
                 }],
             };
+            // Another attempt follows: show the progress (attempt count, last answer).
+            self.event(run_id, RunEventKind::Attempt, attempt_event)
+                .await;
+            match runs::record_attempt(
+                &self.db,
+                run_id,
+                i32::try_from(attempt).unwrap_or(i32::MAX),
+                Some(completion.text.clone()),
+            )
+            .await
+            {
+                Ok(Some(run)) => self.publish(&run),
+                Ok(None) => {} // canceled meanwhile
+                Err(err) => tracing::warn!(run.id = %run_id, error = %err, "attempt not stored"),
+            }
             self.event(
                 run_id,
                 RunEventKind::ValidationError,
@@ -320,22 +356,18 @@ impl Runs {
         }
     }
 
-    /// Publishes the run as it is now on topic `runs`.
-    pub async fn publish(&self, run_id: Uuid) {
-        match runs::find(&self.db, run_id)
-            .await
-            .map(|r| r.map(|r| r.to_contract()))
-        {
-            Ok(Some(Ok(run))) => {
-                let kind = if run.status == RunStatus::Queued {
+    /// Publishes a run on topic `runs`, as stored by the write that returned it.
+    pub fn publish(&self, run: &runs::run::Model) {
+        match run.to_contract() {
+            Ok(contract) => {
+                let kind = if contract.status == RunStatus::Queued {
                     EventKind::Created
                 } else {
                     EventKind::Updated
                 };
-                self.events.publish(Topic::Runs, kind, run_id, &run);
+                self.events.publish(Topic::Runs, kind, run.id, &contract);
             }
-            Ok(_) => {}
-            Err(err) => tracing::warn!(run.id = %run_id, error = %err, "run event not published"),
+            Err(err) => tracing::warn!(run.id = %run.id, error = %err, "run event not published"),
         }
     }
 }

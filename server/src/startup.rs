@@ -11,6 +11,7 @@ use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderName, HeaderValue, Request};
 use axum::middleware;
+use axum::serve::ListenerExt;
 use sea_orm::DatabaseConnection;
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, watch};
@@ -149,6 +150,13 @@ impl Application {
             // Sessions and background tasks watch this and wind down.
             let _ = stop.send(true);
         };
+        // TCP_NODELAY: a small write (a WebSocket event, a short answer) leaves at once
+        // instead of waiting for the peer's ACK of the previous one (Nagle + delayed ACK).
+        let listener = listener.tap_io(|tcp| {
+            if let Err(err) = tcp.set_nodelay(true) {
+                tracing::debug!(error = %err, "TCP_NODELAY not set");
+            }
+        });
         axum::serve(listener, router)
             .with_graceful_shutdown(signal)
             .await?;

@@ -385,10 +385,15 @@ async fn status_only_moves_forward(backend: Backend) {
                 .await
                 .unwrap();
             assert_eq!(
-                moved,
+                moved.is_some(),
                 to.predecessors().contains(&from),
                 "{from:?} → {to:?}"
             );
+            if let Some(run) = moved {
+                // The returned row is the stored one, after the update.
+                assert_eq!(run.status, to.as_str());
+                assert_eq!(run.id, id);
+            }
         }
     }
 }

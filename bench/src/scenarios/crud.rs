@@ -81,6 +81,8 @@ pub async fn run(
             Bound::Duration(plan.crud_duration),
         )
         .await?;
+        eprintln!("  c=1  {}", sequential.line());
+        eprintln!("  c={} {}", plan.crud_concurrency, concurrent.line());
         operations.push(Operation {
             name: name.to_owned(),
             sequential,

@@ -115,6 +115,12 @@ async fn one(
     }
     let elapsed = started.elapsed();
     clients.close().await;
+    eprintln!(
+        "  after response p50 {:.3} p99 {:.3} max {:.3} ms",
+        after_response.value_at_quantile(0.5) as f64 / 1000.0,
+        after_response.value_at_quantile(0.99) as f64 / 1000.0,
+        after_response.max() as f64 / 1000.0
+    );
     let mut after_response = load::summarize(&after_response, elapsed);
     let mut after_request = load::summarize(&after_request, elapsed);
     after_response.concurrency = count as u64;

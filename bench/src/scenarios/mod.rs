@@ -39,6 +39,9 @@ pub struct Pair {
     pub direct: Summary,
     pub through: Summary,
     pub added: Added,
+    /// CPU time the platform's process spent per answered request during the `through`
+    /// phase (user + system), when its process is known.
+    pub cpu_ms_per_request: Option<f64>,
 }
 
 impl Pair {
@@ -48,6 +51,15 @@ impl Pair {
             direct,
             through,
             added,
+            cpu_ms_per_request: None,
         }
+    }
+
+    pub fn with_cpu(mut self, cpu_seconds: Option<f64>) -> Pair {
+        let answered = self.through.requests - self.through.errors;
+        self.cpu_ms_per_request = cpu_seconds
+            .filter(|_| answered > 0)
+            .map(|s| s * 1000.0 / answered as f64);
+        self
     }
 }

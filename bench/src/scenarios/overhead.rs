@@ -10,6 +10,7 @@ use serde::Serialize;
 use super::Pair;
 use crate::load::{self, Bound, MakeRequest, Summary};
 use crate::plan::Plan;
+use crate::server;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Ladder {
@@ -25,23 +26,32 @@ pub struct Ladder {
 }
 
 /// Measures `through` against `direct` at concurrency 1 and along the plan's rate ladder.
+/// `pid` is the platform's process, for its CPU time per request.
 pub async fn ladder(
     target: &str,
+    pid: Option<u32>,
     client: &Client,
     direct: &MakeRequest,
     through: &MakeRequest,
     plan: &Plan,
 ) -> anyhow::Result<Ladder> {
+    let cpu = || pid.and_then(|pid| server::cpu_seconds(pid).ok());
+    let spent = |before: Option<f64>| Some(cpu()? - before?);
     eprintln!("[overhead] {target}: warm-up and concurrency 1");
     load::closed_loop(client, direct, 1, Bound::Requests(plan.warmup)).await?;
     load::closed_loop(client, through, 1, Bound::Requests(plan.warmup)).await?;
-    let sequential = Pair::new(
-        load::closed_loop(client, direct, 1, Bound::Requests(plan.sequential)).await?,
-        load::closed_loop(client, through, 1, Bound::Requests(plan.sequential)).await?,
-    );
+    let direct_sequential =
+        load::closed_loop(client, direct, 1, Bound::Requests(plan.sequential)).await?;
+    let before = cpu();
+    let through_sequential =
+        load::closed_loop(client, through, 1, Bound::Requests(plan.sequential)).await?;
+    let sequential = Pair::new(direct_sequential, through_sequential).with_cpu(spent(before));
+    eprintln!("  direct  {}", sequential.direct.line());
+    eprintln!("  through {}", sequential.through.line());
     eprintln!("[overhead] {target}: concurrency 32");
     let saturation =
         load::closed_loop(client, through, 32, Bound::Duration(plan.rate_duration)).await?;
+    eprintln!("  through {}", saturation.line());
     let mut rates = Vec::new();
     let mut saturated = false;
     for &rate in &plan.rates {
@@ -51,6 +61,7 @@ pub async fn ladder(
         eprintln!("[overhead] {target}: {rate}/s");
         let direct =
             load::open_loop(client, direct, rate, plan.rate_duration, plan.max_in_flight).await?;
+        let before = cpu();
         let through = load::open_loop(
             client,
             through,
@@ -59,8 +70,10 @@ pub async fn ladder(
             plan.max_in_flight,
         )
         .await?;
+        eprintln!("  direct  {}", direct.line());
+        eprintln!("  through {}", through.line());
         saturated |= !through.kept_up();
-        rates.push(Pair::new(direct, through));
+        rates.push(Pair::new(direct, through).with_cpu(spent(before)));
     }
     Ok(Ladder {
         target: target.to_owned(),

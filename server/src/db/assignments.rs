@@ -67,6 +67,29 @@ pub async fn count_for_task(db: &impl ConnectionTrait, task_id: Uuid) -> Result<
         .await
 }
 
+/// The task, if it exists and is assigned to the agent: one query for the hot path of
+/// starting a run (`None` says neither which; the caller asks again on that rare path).
+pub async fn assigned_task(
+    db: &impl ConnectionTrait,
+    agent_id: Uuid,
+    task_id: Uuid,
+) -> Result<Option<super::tasks::Model>, DbErr> {
+    use sea_orm::sea_query::Query;
+    super::tasks::Entity::find_by_id(task_id)
+        .filter(
+            super::tasks::Column::Id.in_subquery(
+                Query::select()
+                    .column(Column::TaskId)
+                    .from(Entity)
+                    .and_where(Column::AgentId.eq(agent_id))
+                    .and_where(Column::TaskId.eq(task_id))
+                    .to_owned(),
+            ),
+        )
+        .one(db)
+        .await
+}
+
 pub async fn exists(
     db: &impl ConnectionTrait,
     agent_id: Uuid,

@@ -140,19 +140,20 @@ pub struct Finish {
     pub latency_ms: Option<i64>,
 }
 
-/// Moves a run to `to` if it is in one of `to`'s predecessor states; `false` when it was not
-/// (already finished, canceled meanwhile, …). The database decides, so concurrent writers
-/// cannot move a run backwards.
+/// Moves a run to `to` if it is in one of `to`'s predecessor states and returns it as stored;
+/// `None` when it was not (already finished, canceled meanwhile, …). The database decides, so
+/// concurrent writers cannot move a run backwards. One statement (`UPDATE … RETURNING`): the
+/// caller publishes the returned row instead of reading it again.
 pub async fn transition(
     db: &impl ConnectionTrait,
     id: Uuid,
     to: RunStatus,
     now: DateTimeUtc,
     finish: Finish,
-) -> Result<bool, DbErr> {
+) -> Result<Option<run::Model>, DbErr> {
     let from: Vec<&str> = to.predecessors().iter().map(|s| s.as_str()).collect();
     if from.is_empty() {
-        return Ok(false);
+        return Ok(None);
     }
     let mut update = run::Entity::update_many()
         .col_expr(run::Column::Status, Expr::value(to.as_str()))
@@ -177,24 +178,25 @@ pub async fn transition(
             update = update.col_expr(run::Column::Attempts, Expr::value(attempts));
         }
     }
-    Ok(update.exec(db).await?.rows_affected == 1)
+    Ok(update.exec_with_returning(db).await?.pop())
 }
 
-/// Records progress of a running run (attempt count and last raw answer).
+/// Records progress of a running run (attempt count and last raw answer); returns it as
+/// stored, or `None` when it is no longer running.
 pub async fn record_attempt(
     db: &impl ConnectionTrait,
     id: Uuid,
     attempts: i32,
     raw_output: Option<String>,
-) -> Result<(), DbErr> {
-    run::Entity::update_many()
+) -> Result<Option<run::Model>, DbErr> {
+    Ok(run::Entity::update_many()
         .col_expr(run::Column::Attempts, Expr::value(attempts))
         .col_expr(run::Column::RawOutput, Expr::value(raw_output))
         .filter(run::Column::Id.eq(id))
         .filter(run::Column::Status.eq(RunStatus::Running.as_str()))
-        .exec(db)
-        .await?;
-    Ok(())
+        .exec_with_returning(db)
+        .await?
+        .pop())
 }
 
 /// Fails every run a previous process left unfinished (it crashed or was killed).
@@ -234,20 +236,46 @@ pub async fn append_event(
     data: Value,
     now: DateTimeUtc,
 ) -> Result<RunEvent, DbErr> {
-    let kind_str = serde_json::to_value(kind)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_owned))
-        .unwrap_or_default();
     let saved = event::ActiveModel {
         id: sea_orm::ActiveValue::NotSet,
         run_id: sea_orm::ActiveValue::Set(run_id),
-        kind: sea_orm::ActiveValue::Set(kind_str),
+        kind: sea_orm::ActiveValue::Set(kind_name(kind)),
         data: sea_orm::ActiveValue::Set(data),
         created_at: sea_orm::ActiveValue::Set(now),
     }
     .insert(db)
     .await?;
     event_contract(saved)
+}
+
+/// Appends several events in order, in one statement.
+pub async fn append_events(
+    db: &impl ConnectionTrait,
+    run_id: Uuid,
+    events: Vec<(RunEventKind, Value)>,
+    now: DateTimeUtc,
+) -> Result<(), DbErr> {
+    if events.is_empty() {
+        return Ok(());
+    }
+    let rows = events.into_iter().map(|(kind, data)| event::ActiveModel {
+        id: sea_orm::ActiveValue::NotSet,
+        run_id: sea_orm::ActiveValue::Set(run_id),
+        kind: sea_orm::ActiveValue::Set(kind_name(kind)),
+        data: sea_orm::ActiveValue::Set(data),
+        created_at: sea_orm::ActiveValue::Set(now),
+    });
+    event::Entity::insert_many(rows)
+        .exec_without_returning(db)
+        .await?;
+    Ok(())
+}
+
+fn kind_name(kind: RunEventKind) -> String {
+    serde_json::to_value(kind)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_default()
 }
 
 pub async fn events(db: &impl ConnectionTrait, run_id: Uuid) -> Result<Vec<RunEvent>, DbErr> {

@@ -55,15 +55,18 @@ async fn create_run(
     ApiPath((agent_id, task_id)): ApiPath<(Uuid, Uuid)>,
     ApiJson(body): ApiJson<CreateRun>,
 ) -> Result<Response, ApiError> {
-    let agent = agents::find(&state.db, agent_id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("agent", agent_id))?;
-    let task = tasks::find(&state.db, task_id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("task", task_id))?;
-    if !assignments::exists(&state.db, agent_id, task_id).await? {
-        return Err(ApiError::TaskNotAssigned);
-    }
+    // Independent reads, at once; the task only if it is assigned (one query on the hot path).
+    let (agent, task) = tokio::try_join!(
+        agents::find(&state.db, agent_id),
+        assignments::assigned_task(&state.db, agent_id, task_id),
+    )?;
+    let agent = agent.ok_or_else(|| ApiError::not_found("agent", agent_id))?;
+    let Some(task) = task else {
+        return Err(match tasks::find(&state.db, task_id).await? {
+            None => ApiError::not_found("task", task_id),
+            Some(_) => ApiError::TaskNotAssigned,
+        });
+    };
     // The agent keeps its provider even when that was soft-deleted (until re-pointed).
     let provider = providers::find(&state.db, agent.provider_id)
         .await?
@@ -112,7 +115,7 @@ async fn create_run(
         now(),
     )
     .await?;
-    state.runs.publish(id).await;
+    state.runs.publish(&queued);
     tracing::info!(run.id = %id, agent.id = %agent_id, task.id = %task_id, "run queued");
 
     let handle = state.runs.spawn(id, runnable, prompt);
@@ -123,10 +126,13 @@ async fn create_run(
         }
         RunMode::Sync => {
             // The run continues if this request goes away; cancel is explicit.
-            let _ = handle.await;
-            let finished = runs::find(&state.db, id)
-                .await?
-                .ok_or_else(|| ApiError::not_found("run", id))?;
+            let finished = match handle.await {
+                Ok(Some(finished)) => finished,
+                // Canceled meanwhile (or the final write failed): read what is stored.
+                _ => runs::find(&state.db, id)
+                    .await?
+                    .ok_or_else(|| ApiError::not_found("run", id))?,
+            };
             Ok((StatusCode::CREATED, location, Json(finished.to_contract()?)).into_response())
         }
     }
