@@ -21,12 +21,11 @@ pub async fn connect(url: &str) -> Result<DatabaseConnection, DbErr> {
                 .busy_timeout(Duration::from_secs(10))
                 .foreign_keys(true)
         });
-    let default = if url.starts_with("sqlite:") { 8 } else { 16 };
-    let max = std::env::var("AGENTRY_DB_MAX_CONNECTIONS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default);
-    options.max_connections(max);
+    if url.starts_with("sqlite:") {
+        options.max_connections(8);
+    } else {
+        options.max_connections(16);
+    }
     Database::connect(options).await
 }
 
