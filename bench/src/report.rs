@@ -146,7 +146,8 @@ fn overhead(out: &mut String, r: &Results) {
         "Latency in ms as p50 / p90 / p99 / max. *Direct* is the chat completion sent straight \
          to the stub; *through* is `POST /api/agents/{id}/tasks/{id}/runs` (sync: stored, \
          rendered, sent, validated, stored again, answered). *Added* is through − direct at \
-         p50 / p90 / p99.\n\n",
+         p50 / p90 / p99. *Server CPU* is the server process's user + system time per answered \
+         run during the phase (from /proc).\n\n",
     );
     out.push_str("| target | load | direct | through | added p50 / p90 / p99 | runs/s | server CPU ms/run | notes |\n");
     out.push_str("|---|---|---|---|---|---|---|---|\n");

@@ -39,7 +39,17 @@ async fn every_scenario_runs_briefly_and_reports() {
             );
             assert_eq!(summary.requests, plan.sequential);
         }
-        assert_eq!(ladder.rates.len(), plan.rates.len(), "{}", ladder.target);
+        // Rates beyond saturation are skipped unless required (a slow CI machine may saturate).
+        for required in &plan.required_rates {
+            assert!(
+                ladder
+                    .rates
+                    .iter()
+                    .any(|p| p.through.rate == Some(*required)),
+                "{}: {required}/s missing",
+                ladder.target
+            );
+        }
         for pair in &ladder.rates {
             assert_eq!(pair.through.errors, 0, "{:?}", pair.through.first_error);
             assert!(pair.through.requests > 0);
