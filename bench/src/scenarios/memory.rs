@@ -37,6 +37,7 @@ pub async fn run(
     stub: &Stub,
     plan: &Plan,
 ) -> anyhow::Result<Memory> {
+    check_open_files(plan)?;
     let server = Server::start(launch)?;
     let base = server.base_url.clone();
     let idle_rss_mib = server.rss_mib()?;
@@ -106,6 +107,25 @@ pub async fn run(
         cold_start_ms,
         database_mib: dir_size(&launch.data_dir) as f64 / 1024.0 / 1024.0,
     })
+}
+
+/// Each idle client is a socket in this process and one in the server (which inherits this
+/// process's limits): say so up front instead of failing with EMFILE halfway.
+fn check_open_files(plan: &Plan) -> anyhow::Result<()> {
+    let needed = plan.idle_clients.iter().copied().max().unwrap_or(0) + 512;
+    let limits = std::fs::read_to_string("/proc/self/limits").unwrap_or_default();
+    let soft = limits
+        .lines()
+        .find(|line| line.starts_with("Max open files"))
+        .and_then(|line| line.split_whitespace().nth(3))
+        .and_then(|v| v.parse::<usize>().ok());
+    match soft {
+        Some(soft) if soft < needed => anyhow::bail!(
+            "the memory scenario opens {needed} sockets but the open-file limit is {soft}: \
+             raise it (ulimit -n {needed}) or skip the scenario (--skip memory)"
+        ),
+        _ => Ok(()),
+    }
 }
 
 fn dir_size(path: &Path) -> u64 {
