@@ -89,14 +89,3 @@ pub async fn assigned_task(
         .one(db)
         .await
 }
-
-pub async fn exists(
-    db: &impl ConnectionTrait,
-    agent_id: Uuid,
-    task_id: Uuid,
-) -> Result<bool, DbErr> {
-    Ok(Entity::find_by_id((agent_id, task_id))
-        .one(db)
-        .await?
-        .is_some())
-}

@@ -229,23 +229,15 @@ pub async fn fail_interrupted(
     Ok(stuck)
 }
 
+/// Appends one event.
 pub async fn append_event(
     db: &impl ConnectionTrait,
     run_id: Uuid,
     kind: RunEventKind,
     data: Value,
     now: DateTimeUtc,
-) -> Result<RunEvent, DbErr> {
-    let saved = event::ActiveModel {
-        id: sea_orm::ActiveValue::NotSet,
-        run_id: sea_orm::ActiveValue::Set(run_id),
-        kind: sea_orm::ActiveValue::Set(kind_name(kind)),
-        data: sea_orm::ActiveValue::Set(data),
-        created_at: sea_orm::ActiveValue::Set(now),
-    }
-    .insert(db)
-    .await?;
-    event_contract(saved)
+) -> Result<(), DbErr> {
+    append_events(db, run_id, vec![(kind, data)], now).await
 }
 
 /// Appends several events in order, in one statement.
