@@ -1,7 +1,10 @@
-#![allow(
+#![expect(
     clippy::expect_used,
-    clippy::unwrap_used,
     reason = "test harness: a failed expectation is a failed test"
+)]
+#![expect(
+    clippy::disallowed_methods,
+    reason = "the harness drives the server from outside: its own HTTP client, fakes and tasks"
 )]
 
 //! Test harness: the real Agentry server in-process on 127.0.0.1:0 with its own database

@@ -2,28 +2,33 @@
 //! tasks ask for the same key at once (hit under contention), and when every call is a new
 //! revision (build: client, validators, template). `just bench` reads the estimates into
 //! docs/benchmarks.md.
-#![allow(clippy::expect_used, clippy::unwrap_used, reason = "benchmark set-up")]
+#![expect(clippy::unwrap_used, reason = "benchmark set-up")]
+#![expect(
+    clippy::disallowed_methods,
+    reason = "contending callers on their own tasks"
+)]
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use agentry::db::{agents, providers, tasks};
+use agentry::db::{Wire, agents, providers, tasks};
 use agentry::outbound::{GuardedClient, OutboundPolicy, Timeouts};
-use agentry::registry::Registry;
 use agentry::secrets::Keyring;
+use agentry::services::runs::runnable::Runnables;
 use chrono::Utc;
+use contracts::{ProviderKind, ValidationStatus};
 use criterion::{Criterion, criterion_group, criterion_main};
 use serde_json::json;
 use uuid::Uuid;
 
-fn registry() -> Registry {
+fn registry() -> Runnables {
     let policy = Arc::new(OutboundPolicy::new(false, &[]).unwrap());
     let timeouts = Timeouts {
         connect: Duration::from_secs(1),
         total: Duration::from_secs(1),
     };
     let client = GuardedClient::new(policy, timeouts).unwrap();
-    Registry::new(Arc::new(Keyring::new([7; 32], Vec::new())), client)
+    Runnables::new(Arc::new(Keyring::new([7; 32], Vec::new())), client)
 }
 
 /// Rows shaped like the harness's fixtures: an OpenAI-compatible provider, an agent with a
@@ -33,11 +38,11 @@ fn rows(revision: i64) -> (agents::Model, tasks::Model, providers::Model) {
     let provider = providers::Model {
         id: Uuid::from_u128(3),
         name: "stub".into(),
-        kind: "openai_compatible".into(),
+        kind: Wire(ProviderKind::OpenaiCompatible),
         base_url: Some("http://127.0.0.1:9/v1".into()),
         api_key_ciphertext: None,
         api_key_hint: None,
-        validation_status: "connected".into(),
+        validation_status: Wire(ValidationStatus::Connected),
         validation_error: None,
         validated_at: None,
         latency_ms: None,
@@ -92,14 +97,14 @@ fn benches(c: &mut Criterion) {
     let (agent, task, provider) = rows(1);
     // Held for the whole benchmark, so every lookup finds it alive.
     let _alive = runtime
-        .block_on(registry.get_or_create(&agent, &task, &provider))
+        .block_on(registry.get(&agent, &task, &provider))
         .unwrap();
     group.bench_function("hit", |b| {
         b.iter_custom(|iters| {
             runtime.block_on(async {
                 let started = Instant::now();
                 for _ in 0..iters {
-                    let found = registry.get_or_create(&agent, &task, &provider).await;
+                    let found = registry.get(&agent, &task, &provider).await;
                     std::hint::black_box(found.unwrap());
                 }
                 started.elapsed()
@@ -121,7 +126,7 @@ fn benches(c: &mut Criterion) {
                     );
                     workers.push(tokio::spawn(async move {
                         for _ in 0..iters.div_ceil(8) {
-                            let found = registry.get_or_create(&agent, &task, &provider).await;
+                            let found = registry.get(&agent, &task, &provider).await;
                             std::hint::black_box(found.unwrap());
                         }
                     }));
@@ -147,7 +152,7 @@ fn benches(c: &mut Criterion) {
                 let started = Instant::now();
                 for (agent, task, provider) in &rows {
                     // Dropped at once: the next call's key is new anyway.
-                    let built = registry.get_or_create(agent, task, provider).await;
+                    let built = registry.get(agent, task, provider).await;
                     std::hint::black_box(built.unwrap());
                 }
                 started.elapsed()

@@ -1,6 +1,10 @@
 //! Agentry's benchmark harness: an instant LLM stub, a load generator, the real server as a
 //! separate process on SQLite and PostgreSQL, the scenarios of `docs/benchmarks.md`, and the
 //! peers measured next to it. Everything binds 127.0.0.1 and is bounded in count and time.
+#![expect(
+    clippy::disallowed_methods,
+    reason = "the harness drives the server from outside: its own HTTP client and tasks"
+)]
 
 pub mod fixtures;
 pub mod load;

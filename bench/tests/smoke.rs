@@ -1,7 +1,6 @@
 //! The harness's smoke test: every scenario of the quick plan against the debug server on
 //! SQLite and PostgreSQL, then the report. It checks that the harness works and that every
 //! measured request succeeded, never how fast anything was (that is what `just bench` is for).
-#![allow(clippy::expect_used, clippy::unwrap_used, reason = "tests")]
 
 use agentry_bench::plan::Plan;
 use agentry_bench::{Db, Options, Scenario, report, server};

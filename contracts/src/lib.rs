@@ -10,6 +10,7 @@ mod problem;
 mod providers;
 mod runs;
 mod tasks;
+mod wire;
 mod ws;
 
 pub use agents::{Agent, AgentSummary, CreateAgent, UpdateAgent};
@@ -21,4 +22,5 @@ pub use providers::{
 };
 pub use runs::{CreateRun, Run, RunEvent, RunEventKind, RunMode, RunQuery, RunSnapshot, RunStatus};
 pub use tasks::{CreateTask, Task, TaskSummary, UpdateTask};
+pub use wire::WireEnum;
 pub use ws::{Event, EventKind, Topic, WsClientMessage, WsServerMessage};

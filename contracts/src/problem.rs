@@ -2,6 +2,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::wire::wire_enum;
+
 /// An error response (`application/problem+json`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -32,45 +34,44 @@ pub struct FieldError {
     pub message: String,
 }
 
-/// Stable error codes. Clients switch on these, never on `title` or `detail`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-#[serde(rename_all = "snake_case")]
-pub enum ProblemCode {
-    /// The request body is not valid JSON.
-    MalformedJson,
-    /// The request is not `application/json`.
-    UnsupportedMediaType,
-    /// The request body is larger than the server accepts.
-    PayloadTooLarge,
-    /// A query or path parameter is malformed.
-    InvalidParameter,
-    /// The request is well-formed JSON but its content is invalid (see `errors`).
-    ValidationFailed,
-    /// Missing or wrong API token.
-    Unauthorized,
-    /// Not allowed from here (e.g. a WebSocket from a foreign origin).
-    Forbidden,
-    /// No resource with this id.
-    NotFound,
-    /// No such route.
-    RouteNotFound,
-    /// The route exists but not with this method.
-    MethodNotAllowed,
-    /// Another resource already has this name.
-    DuplicateName,
-    /// The task is already assigned to the agent.
-    DuplicateAssignment,
-    /// The task is assigned to agents and cannot be deleted.
-    TaskAssigned,
-    /// A run was requested for a task the agent is not assigned.
-    TaskNotAssigned,
-    /// The agent cannot run: its stored configuration cannot be used (see `detail`).
-    AgentNotRunnable,
-    /// The run has already finished and cannot be canceled.
-    RunFinished,
-    /// The server failed; details are in its log, never in the response.
-    Internal,
-    /// The server is not ready (e.g. database unreachable).
-    Unavailable,
+wire_enum! {
+    /// Stable error codes. Clients switch on these, never on `title` or `detail`.
+    pub enum ProblemCode {
+        /// The request body is not valid JSON.
+        MalformedJson = "malformed_json",
+        /// The request is not `application/json`.
+        UnsupportedMediaType = "unsupported_media_type",
+        /// The request body is larger than the server accepts.
+        PayloadTooLarge = "payload_too_large",
+        /// A query or path parameter is malformed.
+        InvalidParameter = "invalid_parameter",
+        /// The request is well-formed JSON but its content is invalid (see `errors`).
+        ValidationFailed = "validation_failed",
+        /// Missing or wrong API token.
+        Unauthorized = "unauthorized",
+        /// Not allowed from here (e.g. a WebSocket from a foreign origin).
+        Forbidden = "forbidden",
+        /// No resource with this id.
+        NotFound = "not_found",
+        /// No such route.
+        RouteNotFound = "route_not_found",
+        /// The route exists but not with this method.
+        MethodNotAllowed = "method_not_allowed",
+        /// Another resource already has this name.
+        DuplicateName = "duplicate_name",
+        /// The task is already assigned to the agent.
+        DuplicateAssignment = "duplicate_assignment",
+        /// The task is assigned to agents and cannot be deleted.
+        TaskAssigned = "task_assigned",
+        /// A run was requested for a task the agent is not assigned.
+        TaskNotAssigned = "task_not_assigned",
+        /// The agent cannot run: its stored configuration cannot be used (see `detail`).
+        AgentNotRunnable = "agent_not_runnable",
+        /// The run has already finished and cannot be canceled.
+        RunFinished = "run_finished",
+        /// The server failed; details are in its log, never in the response.
+        Internal = "internal",
+        /// The server is not ready (e.g. database unreachable).
+        Unavailable = "unavailable",
+    }
 }

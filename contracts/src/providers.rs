@@ -4,42 +4,20 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-/// The API family a provider speaks.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-#[serde(rename_all = "snake_case")]
-pub enum ProviderKind {
-    Ollama,
-    Openai,
-    OpenaiCompatible,
-    Anthropic,
-    Gemini,
+use crate::wire::wire_enum;
+
+wire_enum! {
+    /// The API family a provider speaks.
+    pub enum ProviderKind {
+        Ollama = "ollama",
+        Openai = "openai",
+        OpenaiCompatible = "openai_compatible",
+        Anthropic = "anthropic",
+        Gemini = "gemini",
+    }
 }
 
 impl ProviderKind {
-    pub const ALL: [ProviderKind; 5] = [
-        ProviderKind::Ollama,
-        ProviderKind::Openai,
-        ProviderKind::OpenaiCompatible,
-        ProviderKind::Anthropic,
-        ProviderKind::Gemini,
-    ];
-
-    /// The wire name, as in JSON.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ProviderKind::Ollama => "ollama",
-            ProviderKind::Openai => "openai",
-            ProviderKind::OpenaiCompatible => "openai_compatible",
-            ProviderKind::Anthropic => "anthropic",
-            ProviderKind::Gemini => "gemini",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<ProviderKind> {
-        ProviderKind::ALL.into_iter().find(|k| k.as_str() == s)
-    }
-
     /// Self-hosted kinds have no default endpoint, so `base_url` is required.
     pub fn requires_base_url(self) -> bool {
         match self {
@@ -67,36 +45,13 @@ impl ProviderKind {
     }
 }
 
-/// Result of the last connectivity check.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-#[serde(rename_all = "snake_case")]
-pub enum ValidationStatus {
-    Pending,
-    Validating,
-    Connected,
-    Error,
-}
-
-impl ValidationStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ValidationStatus::Pending => "pending",
-            ValidationStatus::Validating => "validating",
-            ValidationStatus::Connected => "connected",
-            ValidationStatus::Error => "error",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<ValidationStatus> {
-        [
-            ValidationStatus::Pending,
-            ValidationStatus::Validating,
-            ValidationStatus::Connected,
-            ValidationStatus::Error,
-        ]
-        .into_iter()
-        .find(|v| v.as_str() == s)
+wire_enum! {
+    /// Result of the last connectivity check.
+    pub enum ValidationStatus {
+        Pending = "pending",
+        Validating = "validating",
+        Connected = "connected",
+        Error = "error",
     }
 }
 

@@ -7,43 +7,21 @@ use serde_json::Value;
 use uuid::Uuid;
 
 use crate::ProviderKind;
+use crate::wire::wire_enum;
 
-/// Where a run is. Moves only forward: `queued → running → succeeded | failed | canceled`
-/// (a queued run can also be canceled or failed directly).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-#[serde(rename_all = "snake_case")]
-pub enum RunStatus {
-    Queued,
-    Running,
-    Succeeded,
-    Failed,
-    Canceled,
+wire_enum! {
+    /// Where a run is. Moves only forward: `queued → running → succeeded | failed | canceled`
+    /// (a queued run can also be canceled or failed directly).
+    pub enum RunStatus {
+        Queued = "queued",
+        Running = "running",
+        Succeeded = "succeeded",
+        Failed = "failed",
+        Canceled = "canceled",
+    }
 }
 
 impl RunStatus {
-    pub const ALL: [RunStatus; 5] = [
-        RunStatus::Queued,
-        RunStatus::Running,
-        RunStatus::Succeeded,
-        RunStatus::Failed,
-        RunStatus::Canceled,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            RunStatus::Queued => "queued",
-            RunStatus::Running => "running",
-            RunStatus::Succeeded => "succeeded",
-            RunStatus::Failed => "failed",
-            RunStatus::Canceled => "canceled",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<RunStatus> {
-        RunStatus::ALL.into_iter().find(|r| r.as_str() == s)
-    }
-
     /// The states a run may be in for a move to `self`.
     pub fn predecessors(self) -> &'static [RunStatus] {
         match self {
@@ -62,14 +40,14 @@ impl RunStatus {
     }
 }
 
-/// `sync` answers when the run has finished; `async` answers at once with the queued run.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-#[serde(rename_all = "snake_case")]
-pub enum RunMode {
-    #[default]
-    Sync,
-    Async,
+wire_enum! {
+    /// `sync` answers when the run has finished; `async` answers at once with the queued run.
+    #[derive(Default)]
+    pub enum RunMode {
+        #[default]
+        Sync = "sync",
+        Async = "async",
+    }
 }
 
 /// Body of `POST /api/agents/{agent_id}/tasks/{task_id}/runs`.
@@ -145,19 +123,18 @@ pub struct RunQuery {
     pub offset: Option<u64>,
 }
 
-/// What a run event records.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-#[serde(rename_all = "snake_case")]
-pub enum RunEventKind {
-    /// The run moved to `data.status`.
-    Status,
-    /// A model call answered (`data.attempt`, `data.raw_output`).
-    Attempt,
-    /// An answer did not parse or validate (`data.attempt`, `data.errors`).
-    ValidationError,
-    /// A provider call failed (`data.error`, `data.class`, `data.retry_in_ms` when retried).
-    ProviderError,
+wire_enum! {
+    /// What a run event records.
+    pub enum RunEventKind {
+        /// The run moved to `data.status`.
+        Status = "status",
+        /// A model call answered (`data.attempt`, `data.raw_output`).
+        Attempt = "attempt",
+        /// An answer did not parse or validate (`data.attempt`, `data.errors`).
+        ValidationError = "validation_error",
+        /// A provider call failed (`data.error`, `data.class`, `data.retry_in_ms` when retried).
+        ProviderError = "provider_error",
+    }
 }
 
 /// One entry of a run's append-only history, in order of `seq`.

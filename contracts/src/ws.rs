@@ -5,45 +5,29 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use uuid::Uuid;
 
-/// A stream of change events. Every create, update and delete of a resource, and every
-/// validator transition, is published on its topic.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-#[serde(rename_all = "snake_case")]
-pub enum Topic {
-    Providers,
-    Agents,
-    Tasks,
-    Runs,
-}
+use crate::wire::wire_enum;
 
-impl Topic {
-    pub const ALL: [Topic; 4] = [Topic::Providers, Topic::Agents, Topic::Tasks, Topic::Runs];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Topic::Providers => "providers",
-            Topic::Agents => "agents",
-            Topic::Tasks => "tasks",
-            Topic::Runs => "runs",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Topic> {
-        Topic::ALL.into_iter().find(|t| t.as_str() == s)
+wire_enum! {
+    /// A stream of change events. Every create, update and delete of a resource, and every
+    /// validator transition, is published on its topic.
+    #[derive(PartialOrd, Ord)]
+    pub enum Topic {
+        Providers = "providers",
+        Agents = "agents",
+        Tasks = "tasks",
+        Runs = "runs",
     }
 }
 
-/// What happened to the resource an event is about.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-#[serde(rename_all = "snake_case")]
-pub enum EventKind {
-    Created,
-    Updated,
-    Deleted,
-    /// A provider's connectivity status changed (`pending → validating → connected | error`).
-    ValidationUpdate,
+wire_enum! {
+    /// What happened to the resource an event is about.
+    pub enum EventKind {
+        Created = "created",
+        Updated = "updated",
+        Deleted = "deleted",
+        /// A provider's connectivity status changed (`pending → validating → connected | error`).
+        ValidationUpdate = "validation_update",
+    }
 }
 
 /// Client → server.

@@ -4,6 +4,10 @@
 //! random name created on the local server (trust auth) and dropped afterwards. PostgreSQL
 //! being unreachable is a failure, never a skip.
 #![expect(clippy::expect_used, reason = "a test stops at the first broken step")]
+#![expect(
+    clippy::disallowed_methods,
+    reason = "each scenario runs on its own task so a panic still drops its database"
+)]
 
 use std::future::Future;
 use std::hash::{BuildHasher, RandomState};
@@ -212,22 +216,24 @@ async fn foreign_keys_and_uniques(db: &DatabaseConnection) {
         .expect("unassigned task can be deleted");
 }
 
-/// The Rust types the server's entities use read back exactly what they wrote, on both
-/// backends (uuid → BLOB and JSON/timestamps → TEXT on SQLite).
+/// The server's own entities read back exactly what they wrote, on both backends (uuid →
+/// BLOB, JSON/timestamps → TEXT and enums → their wire names on SQLite).
 async fn entity_types_round_trip(db: &DatabaseConnection) {
+    use agentry::db::{Wire, providers, tasks};
+    use contracts::{ProviderKind, ValidationStatus};
     use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, IntoActiveModel, QueryFilter};
 
     Migrator::up(db, None).await.expect("up");
     // PostgreSQL keeps microseconds, so the sample has no finer digits.
     let at = ChronoDateTimeUtc::from_timestamp_micros(1_790_000_000_123_456).expect("timestamp");
-    let provider = entities::provider::Model {
+    let provider = providers::Model {
         id: id(1),
         name: "local".into(),
-        kind: "ollama".into(),
+        kind: Wire(ProviderKind::Ollama),
         base_url: Some("http://127.0.0.1:11434".into()),
         api_key_ciphertext: Some(vec![0, 1, 2, 255]),
         api_key_hint: None,
-        validation_status: "connected".into(),
+        validation_status: Wire(ValidationStatus::Connected),
         validation_error: None,
         validated_at: Some(at),
         latency_ms: Some(42),
@@ -243,7 +249,7 @@ async fn entity_types_round_trip(db: &DatabaseConnection) {
         .insert(db)
         .await
         .expect("insert provider");
-    let task = entities::task::Model {
+    let task = tasks::Model {
         id: id(2),
         name: "summarize".into(),
         description: String::new(),
@@ -259,78 +265,18 @@ async fn entity_types_round_trip(db: &DatabaseConnection) {
         .await
         .expect("insert task");
 
-    let found = entities::provider::Entity::find()
-        .filter(entities::provider::Column::IsActive.eq(true))
-        .filter(entities::provider::Column::Name.eq("local"))
+    let found = providers::Entity::find()
+        .filter(providers::Column::IsActive.eq(true))
+        .filter(providers::Column::Name.eq("local"))
         .one(db)
         .await
         .expect("select provider");
     assert_eq!(found, Some(provider));
-    let found = entities::task::Entity::find_by_id(id(2))
+    let found = tasks::Entity::find_by_id(id(2))
         .one(db)
         .await
         .expect("select task");
     assert_eq!(found, Some(task));
-}
-
-/// The column types the server's entities use (server/src/db), repeated here so the schema is
-/// checked against them without depending on the server crate.
-mod entities {
-    pub mod provider {
-        use sea_orm::entity::prelude::*;
-
-        #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
-        #[sea_orm(table_name = "llm_providers")]
-        pub struct Model {
-            #[sea_orm(primary_key, auto_increment = false)]
-            pub id: Uuid,
-            pub name: String,
-            pub kind: String,
-            pub base_url: Option<String>,
-            pub api_key_ciphertext: Option<Vec<u8>>,
-            pub api_key_hint: Option<String>,
-            pub validation_status: String,
-            pub validation_error: Option<String>,
-            pub validated_at: Option<DateTimeUtc>,
-            pub latency_ms: Option<i64>,
-            #[sea_orm(column_type = "JsonBinary")]
-            pub models: Json,
-            pub is_active: bool,
-            pub revision: i64,
-            pub created_at: DateTimeUtc,
-            pub updated_at: DateTimeUtc,
-        }
-
-        #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
-        pub enum Relation {}
-
-        impl ActiveModelBehavior for ActiveModel {}
-    }
-
-    pub mod task {
-        use sea_orm::entity::prelude::*;
-
-        #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
-        #[sea_orm(table_name = "task_configs")]
-        pub struct Model {
-            #[sea_orm(primary_key, auto_increment = false)]
-            pub id: Uuid,
-            pub name: String,
-            pub description: String,
-            #[sea_orm(column_type = "JsonBinary", nullable)]
-            pub request_schema: Option<Json>,
-            #[sea_orm(column_type = "JsonBinary")]
-            pub response_schema: Json,
-            pub revision: i64,
-            pub created_at: DateTimeUtc,
-            pub updated_at: DateTimeUtc,
-        }
-
-        #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
-        pub enum Relation {}
-
-        impl ActiveModelBehavior for ActiveModel {}
-    }
 }
 
 #[derive(Debug, PartialEq, Eq)]

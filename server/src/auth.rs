@@ -1,7 +1,7 @@
 //! Bearer-token check for /api and /ws when AGENTRY_API_TOKEN is set.
 
 use axum::extract::{Request, State};
-use axum::http::header;
+use axum::http::{HeaderMap, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use subtle::ConstantTimeEq;
@@ -27,17 +27,8 @@ pub async fn require_token(
     if !is_protected(request.uri().path()) {
         return next.run(request).await;
     }
-    let presented = request
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(str::trim);
-    match presented {
-        // Constant-time comparison: response timing must not reveal how much of a guess matched.
-        Some(token) if bool::from(token.as_bytes().ct_eq(expected.as_bytes())) => {
-            next.run(request).await
-        }
+    match bearer(request.headers()) {
+        Some(token) if token_matches(token, expected) => next.run(request).await,
         _ => {
             let mut response = ApiError::Unauthorized.into_response();
             response.headers_mut().insert(
@@ -47,4 +38,18 @@ pub async fn require_token(
             response
         }
     }
+}
+
+/// The token of an `Authorization: Bearer <token>` header, if there is one.
+pub fn bearer(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim)
+}
+
+/// Compares in constant time: response timing must not reveal how much of a guess matched.
+pub fn token_matches(presented: &str, expected: &str) -> bool {
+    bool::from(presented.trim().as_bytes().ct_eq(expected.as_bytes()))
 }

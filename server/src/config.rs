@@ -161,7 +161,7 @@ pub struct Config {
     /// Provider check concurrency and deadline; fixed in production, shortened by tests. The
     /// period comes from `validation_interval_secs`.
     #[arg(skip)]
-    pub validator: crate::validator::ValidatorSettings,
+    pub validator: crate::services::providers::ValidatorSettings,
 
     /// Log filter (tracing syntax, e.g. `info,agentry=debug`).
     #[arg(
@@ -216,7 +216,7 @@ impl Config {
             provider_url_allowlist: Vec::new(),
             allowed_origins: Vec::new(),
             ws: WsSettings::default(),
-            validator: crate::validator::ValidatorSettings::default(),
+            validator: crate::services::providers::ValidatorSettings::default(),
             log_filter: "info".to_owned(),
         }
     }

@@ -1,9 +1,13 @@
-//! The HTTP edge's error type: every failure becomes an RFC 9457 problem+json response.
+//! The HTTP edge's error type: every failure becomes an RFC 9457 problem+json response, and
+//! every service error maps to one here.
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use contracts::{FieldError, Problem, ProblemCode};
-use sea_orm::{DbErr, SqlErr};
+use sea_orm::DbErr;
+
+use crate::domain::Invalid;
+use crate::services::{agents, assignments, providers, runs, tasks};
 
 /// Media type of every error body.
 pub const PROBLEM_JSON: &str = "application/problem+json";
@@ -132,7 +136,7 @@ impl ApiError {
             _ => Vec::new(),
         };
         Problem {
-            problem_type: format!("urn:agentry:problem:{}", code_str(code)),
+            problem_type: format!("urn:agentry:problem:{}", code.as_str()),
             title: status.canonical_reason().unwrap_or("Error").to_owned(),
             status: status.as_u16(),
             detail,
@@ -144,13 +148,6 @@ impl ApiError {
 
 fn display_path(path: &str) -> &str {
     if path.is_empty() { "(body)" } else { path }
-}
-
-fn code_str(code: ProblemCode) -> String {
-    serde_json::to_value(code)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_owned))
-        .unwrap_or_else(|| "error".to_owned())
 }
 
 impl IntoResponse for ApiError {
@@ -192,37 +189,71 @@ impl From<DbErr> for ApiError {
     }
 }
 
-/// Maps constraint violations at the query site, so the same code works on SQLite and
-/// PostgreSQL (`DbErr::sql_err` classifies both).
-pub trait ResultExt<T> {
-    /// A unique violation becomes `on_unique`.
-    fn on_unique(self, on_unique: ApiError) -> Result<T, ApiError>;
-    /// A foreign-key violation becomes `on_fk`.
-    fn on_foreign_key(self, on_fk: ApiError) -> Result<T, ApiError>;
-    /// Both at once, for writes that can violate either.
-    fn on_constraint(self, on_unique: ApiError, on_fk: ApiError) -> Result<T, ApiError>;
+// How each service's errors read over HTTP. Exhaustive, so a new failure cannot reach a
+// client without a status and a code.
+
+impl From<Invalid> for ApiError {
+    fn from(invalid: Invalid) -> ApiError {
+        ApiError::Validation(invalid.0)
+    }
 }
 
-impl<T> ResultExt<T> for Result<T, DbErr> {
-    fn on_unique(self, on_unique: ApiError) -> Result<T, ApiError> {
-        self.map_err(|err| match err.sql_err() {
-            Some(SqlErr::UniqueConstraintViolation(_)) => on_unique,
-            _ => ApiError::from(err),
-        })
+impl From<providers::Error> for ApiError {
+    fn from(err: providers::Error) -> ApiError {
+        match err {
+            providers::Error::Invalid(invalid) => invalid.into(),
+            providers::Error::NotFound(id) => ApiError::not_found("provider", id),
+            providers::Error::DuplicateName => ApiError::DuplicateName("provider"),
+            providers::Error::Db(err) => err.into(),
+        }
     }
+}
 
-    fn on_foreign_key(self, on_fk: ApiError) -> Result<T, ApiError> {
-        self.map_err(|err| match err.sql_err() {
-            Some(SqlErr::ForeignKeyConstraintViolation(_)) => on_fk,
-            _ => ApiError::from(err),
-        })
+impl From<agents::Error> for ApiError {
+    fn from(err: agents::Error) -> ApiError {
+        match err {
+            agents::Error::Invalid(invalid) => invalid.into(),
+            agents::Error::NotFound { resource, id } => ApiError::not_found(resource, id),
+            agents::Error::DuplicateName => ApiError::DuplicateName("agent"),
+            agents::Error::Db(err) => err.into(),
+        }
     }
+}
 
-    fn on_constraint(self, on_unique: ApiError, on_fk: ApiError) -> Result<T, ApiError> {
-        self.map_err(|err| match err.sql_err() {
-            Some(SqlErr::UniqueConstraintViolation(_)) => on_unique,
-            Some(SqlErr::ForeignKeyConstraintViolation(_)) => on_fk,
-            _ => ApiError::from(err),
-        })
+impl From<tasks::Error> for ApiError {
+    fn from(err: tasks::Error) -> ApiError {
+        match err {
+            tasks::Error::Invalid(invalid) => invalid.into(),
+            tasks::Error::NotFound(id) => ApiError::not_found("task", id),
+            tasks::Error::DuplicateName => ApiError::DuplicateName("task"),
+            tasks::Error::Assigned(agents) => ApiError::TaskAssigned(agents),
+            tasks::Error::Db(err) => err.into(),
+        }
+    }
+}
+
+impl From<assignments::Error> for ApiError {
+    fn from(err: assignments::Error) -> ApiError {
+        match err {
+            assignments::Error::NotFound { resource, id } => ApiError::not_found(resource, id),
+            assignments::Error::Duplicate => ApiError::DuplicateAssignment,
+            assignments::Error::Db(err) => err.into(),
+        }
+    }
+}
+
+impl From<runs::Error> for ApiError {
+    fn from(err: runs::Error) -> ApiError {
+        match err {
+            runs::Error::NotFound { resource, id } => ApiError::not_found(resource, id),
+            runs::Error::TaskNotAssigned => ApiError::TaskNotAssigned,
+            runs::Error::ProviderGone => {
+                ApiError::AgentNotRunnable("its provider no longer exists".to_owned())
+            }
+            runs::Error::NotRunnable(err) => ApiError::AgentNotRunnable(err.to_string()),
+            runs::Error::Invalid(invalid) => invalid.into(),
+            runs::Error::Finished(status) => ApiError::RunFinished(status.as_str()),
+            runs::Error::Db(err) => err.into(),
+        }
     }
 }

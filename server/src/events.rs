@@ -1,10 +1,9 @@
 //! The topic hub behind `/ws`: every change is published once, serialised once, and fanned
 //! out to every socket subscribed to its topic.
 
-use std::sync::Mutex;
-
 use axum::extract::ws::Utf8Bytes;
 use contracts::{Event, EventKind, Topic, WsServerMessage};
+use parking_lot::Mutex;
 use serde::Serialize;
 use tokio::sync::broadcast;
 use uuid::Uuid;
@@ -55,9 +54,7 @@ impl EventHub {
                 return;
             }
         };
-        let Ok(mut seqs) = self.seqs.lock() else {
-            return;
-        };
+        let mut seqs = self.seqs.lock();
         let slot = &mut seqs[topic_index(topic)];
         *slot += 1;
         let message = WsServerMessage::Event(Event {
@@ -92,7 +89,6 @@ fn topic_index(topic: Topic) -> usize {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, reason = "tests")]
 mod tests {
     use super::*;
 

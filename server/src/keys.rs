@@ -3,8 +3,8 @@
 use sea_orm::{ConnectionTrait, DbErr};
 use uuid::Uuid;
 
-use crate::db::providers::{self, api_key_context};
-use crate::secrets::{Keyring, SecretError};
+use crate::db::providers;
+use crate::secrets::{Keyring, SecretContext, SecretError};
 
 /// What a rotation did. `failed` lists secrets no configured key could decrypt.
 #[derive(Debug, Default)]
@@ -25,7 +25,7 @@ pub async fn rotate(db: &impl ConnectionTrait, keyring: &Keyring) -> Result<Rota
         let Some(blob) = provider.api_key_ciphertext else {
             continue;
         };
-        let context = api_key_context(provider.id);
+        let context = SecretContext::provider_api_key(provider.id);
         let plaintext = match keyring.decrypt(&blob, &context) {
             Ok(plaintext) => plaintext,
             Err(err) => {

@@ -3,6 +3,7 @@
 
 pub mod assets;
 pub mod auth;
+pub mod background;
 pub mod cli;
 pub mod config;
 pub mod db;
@@ -15,13 +16,12 @@ pub mod llm;
 pub mod outbound;
 pub mod registry;
 pub mod routes;
-pub mod runs;
 pub mod schema;
 pub mod secrets;
+pub mod services;
 pub mod startup;
 pub mod state;
 pub mod telemetry;
-pub mod validator;
 
 pub use config::Config;
 pub use startup::Application;

@@ -44,6 +44,18 @@ pub struct SecretContext<'a> {
     pub field: &'a str,
 }
 
+impl SecretContext<'static> {
+    /// Where a provider's API key lives: bound to its row, so a ciphertext copied onto another
+    /// provider does not decrypt.
+    pub fn provider_api_key(provider_id: uuid::Uuid) -> SecretContext<'static> {
+        SecretContext {
+            table: "llm_providers",
+            row_id: provider_id,
+            field: "api_key",
+        }
+    }
+}
+
 impl SecretContext<'_> {
     /// `agentry:v1:{table}:{row_id}:{field}`. Unambiguous because the row id has a fixed
     /// hyphenated form and table/field names are identifiers without `:`.

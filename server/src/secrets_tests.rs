@@ -1,6 +1,5 @@
 //! Tests of `secrets`.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 use super::*;
 use uuid::Uuid;
 

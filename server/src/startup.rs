@@ -14,22 +14,22 @@ use axum::middleware;
 use axum::serve::ListenerExt;
 use sea_orm::DatabaseConnection;
 use tokio::net::TcpListener;
-use tokio::sync::{mpsc, watch};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::TraceLayer;
 
+use crate::background::Background;
 use crate::config::Config;
 use crate::db::connect::{connect, migrate};
 use crate::events::EventHub;
 use crate::extract::MAX_BODY_BYTES;
 use crate::outbound::{GuardedClient, OutboundPolicy, Timeouts};
-use crate::registry::Registry;
 use crate::routes::SHUTDOWN_GRACE;
-use crate::runs::Runs;
 use crate::secrets::{KeySource, Keyring, load_keyring};
+use crate::services::providers::{Validator, ValidatorSettings};
+use crate::services::runs::runnable::Runnables;
+use crate::services::{Agents, Assignments, Providers, Runs, Tasks};
 use crate::state::AppState;
-use crate::validator::{Validator, ValidatorSettings};
 use crate::{auth, routes};
 
 /// Connect and total timeouts of provider requests; runs bound theirs further per agent.
@@ -43,8 +43,6 @@ pub struct Application {
     router: Router,
     local_addr: SocketAddr,
     state: AppState,
-    shutdown: watch::Sender<bool>,
-    sockets: mpsc::Receiver<()>,
 }
 
 impl Application {
@@ -64,17 +62,15 @@ impl Application {
     ) -> anyhow::Result<Application> {
         let local_addr = listener.local_addr()?;
         config.check(local_addr)?;
-        let keyring = open_keyring(&config)?;
+        let keyring = Arc::new(open_keyring(&config)?);
         let db = open_database(&config).await?;
-        let (shutdown, shutdown_rx) = watch::channel(false);
-        let (sockets_tx, sockets) = mpsc::channel(1);
+        let background = Background::new();
         let policy = Arc::new(
             OutboundPolicy::new(config.block_local_providers, &config.provider_url_allowlist)
                 .context("invalid AGENTRY_PROVIDER_URL_ALLOWLIST")?,
         );
         let outbound = GuardedClient::new(Arc::clone(&policy), PROBE_TIMEOUTS)
             .context("cannot build the outbound HTTP client")?;
-        let keyring = Arc::new(keyring);
         let events = Arc::new(EventHub::default());
         let validator = Validator::new(
             db.clone(),
@@ -85,31 +81,26 @@ impl Application {
                 interval: Duration::from_secs(config.validation_interval_secs),
                 ..config.validator.clone()
             },
-            shutdown_rx.clone(),
+            background.clone(),
         );
         validator.start();
-        let interrupted = crate::db::runs::fail_interrupted(&db, crate::domain::now()).await?;
-        if !interrupted.is_empty() {
-            tracing::warn!(
-                runs = interrupted.len(),
-                "marked runs left unfinished by the previous process as failed (interrupted)"
-            );
-        }
-        let registry = Arc::new(Registry::new(Arc::clone(&keyring), outbound.clone()));
-        spawn_registry_sweeper(Arc::clone(&registry), shutdown_rx.clone());
-        let runs = Runs::new(db.clone(), Arc::clone(&events));
+        let runs = Runs::start(
+            db.clone(),
+            Arc::clone(&events),
+            Runnables::new(Arc::clone(&keyring), outbound),
+            background.clone(),
+        )
+        .await?;
         let state = AppState {
-            db,
-            keyring,
-            config: Arc::new(config),
-            events,
-            policy,
-            outbound,
-            validator,
-            registry,
+            providers: Providers::new(db.clone(), keyring, policy, Arc::clone(&events), validator),
+            agents: Agents::new(db.clone(), Arc::clone(&events)),
+            tasks: Tasks::new(db.clone(), Arc::clone(&events)),
+            assignments: Assignments::new(db.clone(), Arc::clone(&events)),
             runs,
-            shutdown: shutdown_rx,
-            sockets: sockets_tx,
+            config: Arc::new(config),
+            db,
+            events,
+            background,
         };
         let router = app(state.clone());
         Ok(Application {
@@ -117,8 +108,6 @@ impl Application {
             router,
             local_addr,
             state,
-            shutdown,
-            sockets,
         })
     }
 
@@ -130,8 +119,10 @@ impl Application {
         &self.state
     }
 
-    /// Serves until `shutdown` completes, then finishes in-flight requests, closes
-    /// WebSockets with 1001 and returns.
+    /// Serves until `shutdown` completes, then stops in order: background loops and
+    /// WebSockets are told to wind down (sockets close with 1001) while in-flight requests
+    /// finish; then background tasks get `SHUTDOWN_GRACE` to end; runs still executing after
+    /// that are interrupted and record it; then the database closes.
     pub async fn run_until_stopped(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
@@ -141,14 +132,13 @@ impl Application {
             router,
             local_addr,
             state,
-            shutdown: stop,
-            mut sockets,
         } = self;
         tracing::info!(addr = %local_addr, "listening on http://{local_addr}");
+        let background = state.background.clone();
+        let stop = background.clone();
         let signal = async move {
             shutdown.await;
-            // Sessions and background tasks watch this and wind down.
-            let _ = stop.send(true);
+            stop.stop();
         };
         // TCP_NODELAY: a small write (a WebSocket event, a short answer) leaves at once
         // instead of waiting for the peer's ACK of the previous one (Nagle + delayed ACK).
@@ -160,16 +150,17 @@ impl Application {
         axum::serve(listener, router)
             .with_graceful_shutdown(signal)
             .await?;
-        let db = state.db.clone();
-        drop(state);
-        // Every session holds a sender; `recv` answers `None` once the last one has gone.
-        if tokio::time::timeout(SHUTDOWN_GRACE, sockets.recv())
-            .await
-            .is_err()
-        {
-            tracing::warn!("some WebSocket sessions did not close in time");
+        if !background.wait(SHUTDOWN_GRACE).await {
+            tracing::warn!(
+                tasks = background.running(),
+                "background work still running after the grace period; interrupting runs"
+            );
+            state.runs.halt();
+            if !background.wait(SHUTDOWN_GRACE).await {
+                tracing::warn!(tasks = background.running(), "background work abandoned");
+            }
         }
-        db.close_by_ref().await.ok();
+        state.db.close_by_ref().await.ok();
         tracing::info!("stopped");
         Ok(())
     }
@@ -264,27 +255,4 @@ pub fn redact_url(url: &str) -> String {
         }
         _ => url.to_owned(),
     }
-}
-
-/// Forgets registry entries whose instance is gone, every minute, and logs how many agents
-/// are live (a metric until metrics exist).
-fn spawn_registry_sweeper(registry: Arc<Registry>, mut shutdown: watch::Receiver<bool>) {
-    tokio::spawn(async move {
-        let mut tick = tokio::time::interval(Duration::from_secs(60));
-        tick.tick().await;
-        loop {
-            tokio::select! {
-                _ = shutdown.changed() => return,
-                _ = tick.tick() => {
-                    registry.sweep();
-                    tracing::debug!(
-                        live = registry.live_instances(),
-                        entries = registry.entries(),
-                        builds = registry.builds(),
-                        "runnable agent registry"
-                    );
-                }
-            }
-        }
-    });
 }

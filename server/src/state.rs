@@ -1,34 +1,49 @@
-//! Shared application state handed to every handler.
+//! Shared application state handed to every handler: the services, and what the WebSocket
+//! and health routes need besides them.
 
 use std::sync::Arc;
 
+use axum::extract::FromRef;
 use sea_orm::DatabaseConnection;
-use tokio::sync::{mpsc, watch};
 
+use crate::background::Background;
 use crate::config::Config;
 use crate::events::EventHub;
-use crate::outbound::{GuardedClient, OutboundPolicy};
-use crate::registry::Registry;
-use crate::runs::Runs;
-use crate::secrets::Keyring;
-use crate::validator::Validator;
+use crate::services::{Agents, Assignments, Providers, Runs, Tasks};
 
 /// Cheap to clone: every field is a handle.
 #[derive(Clone)]
 pub struct AppState {
-    pub db: DatabaseConnection,
-    pub keyring: Arc<Keyring>,
     pub config: Arc<Config>,
+    /// For the readiness check only; everything else reaches the database through a service.
+    pub db: DatabaseConnection,
+    /// WebSocket sessions subscribe here; services publish.
     pub events: Arc<EventHub>,
-    /// Decides which provider URLs may be reached (checked at create/update too).
-    pub policy: Arc<OutboundPolicy>,
-    /// The only HTTP client that talks to providers.
-    pub outbound: GuardedClient,
-    pub validator: Arc<Validator>,
-    pub registry: Arc<Registry>,
-    pub runs: Arc<Runs>,
-    /// Becomes `true` when the server is stopping; long-lived tasks (sockets) watch it.
-    pub shutdown: watch::Receiver<bool>,
-    /// Each WebSocket session holds a clone; shutdown waits until all are dropped.
-    pub sockets: mpsc::Sender<()>,
+    /// WebSocket sessions are tracked, so a stop waits for their goodbyes.
+    pub background: Background,
+    pub providers: Providers,
+    pub agents: Agents,
+    pub tasks: Tasks,
+    pub assignments: Assignments,
+    pub runs: Runs,
 }
+
+macro_rules! service_from_state {
+    ($($service:ident => $field:ident),* $(,)?) => {
+        $(
+            impl FromRef<AppState> for $service {
+                fn from_ref(state: &AppState) -> $service {
+                    state.$field.clone()
+                }
+            }
+        )*
+    };
+}
+
+service_from_state!(
+    Providers => providers,
+    Agents => agents,
+    Tasks => tasks,
+    Assignments => assignments,
+    Runs => runs,
+);

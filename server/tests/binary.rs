@@ -1,6 +1,6 @@
 //! The `agentry` binary as a user runs it: starts on port 0, answers, stops cleanly on
 //! SIGTERM and SIGINT; refuses unsafe or broken settings with a clear message and exit code 1.
-#![allow(clippy::expect_used, clippy::unwrap_used, reason = "tests")]
+#![expect(clippy::expect_used, clippy::unwrap_used, reason = "tests")]
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;

@@ -1,9 +1,13 @@
 //! Black-box tests of the HTTP API, each against the real server on port 0, on SQLite and on
 //! PostgreSQL.
-#![allow(
+#![expect(
     clippy::expect_used,
     clippy::unwrap_used,
     reason = "tests: a failed expectation is a failed test"
+)]
+#![expect(
+    clippy::disallowed_methods,
+    reason = "tests drive the server from outside: their own HTTP client, fakes and tasks"
 )]
 
 mod agents;

@@ -391,7 +391,7 @@ async fn status_only_moves_forward(backend: Backend) {
             );
             if let Some(run) = moved {
                 // The returned row is the stored one, after the update.
-                assert_eq!(run.status, to.as_str());
+                assert_eq!(run.status.as_str(), to.as_str());
                 assert_eq!(run.id, id);
             }
         }

@@ -1,10 +1,13 @@
 //! Browser journeys: headless Chromium (Debian's, installed by scripts/setup) driving the web
 //! app served by the real server on port 0. SQLite only: the API suite covers PostgreSQL, and
 //! these tests are about the UI wiring (forms, live updates, layout), not the database.
-#![allow(
+#![expect(
     clippy::expect_used,
-    clippy::unwrap_used,
     reason = "tests: a failed expectation is a failed test"
+)]
+#![expect(
+    clippy::disallowed_methods,
+    reason = "tests drive the server from outside: their own HTTP client, fakes and tasks"
 )]
 
 mod agents;

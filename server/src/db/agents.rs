@@ -67,18 +67,16 @@ pub async fn insert(db: &impl ConnectionTrait, model: Model) -> Result<Model, Db
     ActiveModel::from(model).insert(db).await
 }
 
-/// Replaces an agent's configuration and bumps its revision; `None` if it does not exist.
+/// Replaces an agent's configuration and bumps its revision; returns it as stored,
+/// `None` if it does not exist.
 pub async fn update(db: &impl ConnectionTrait, model: Model) -> Result<Option<Model>, DbErr> {
-    let result = Entity::update_many()
-        .col_expr(Column::Name, Expr::value(model.name.clone()))
-        .col_expr(Column::Description, Expr::value(model.description.clone()))
+    Ok(Entity::update_many()
+        .col_expr(Column::Name, Expr::value(model.name))
+        .col_expr(Column::Description, Expr::value(model.description))
         .col_expr(Column::ProviderId, Expr::value(model.provider_id))
-        .col_expr(Column::Model, Expr::value(model.model.clone()))
-        .col_expr(
-            Column::SystemPrompt,
-            Expr::value(model.system_prompt.clone()),
-        )
-        .col_expr(Column::UserPrompt, Expr::value(model.user_prompt.clone()))
+        .col_expr(Column::Model, Expr::value(model.model))
+        .col_expr(Column::SystemPrompt, Expr::value(model.system_prompt))
+        .col_expr(Column::UserPrompt, Expr::value(model.user_prompt))
         .col_expr(Column::Temperature, Expr::value(model.temperature))
         .col_expr(Column::MaxTokens, Expr::value(model.max_tokens))
         .col_expr(Column::MaxRetries, Expr::value(model.max_retries))
@@ -86,12 +84,9 @@ pub async fn update(db: &impl ConnectionTrait, model: Model) -> Result<Option<Mo
         .col_expr(Column::Revision, Expr::col(Column::Revision).add(1))
         .col_expr(Column::UpdatedAt, Expr::value(model.updated_at))
         .filter(Column::Id.eq(model.id))
-        .exec(db)
-        .await?;
-    if result.rows_affected == 0 {
-        return Ok(None);
-    }
-    find(db, model.id).await
+        .exec_with_returning(db)
+        .await?
+        .pop())
 }
 
 /// Hard delete; assignments go with it (ON DELETE CASCADE). `false` if it did not exist.

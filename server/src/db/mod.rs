@@ -8,14 +8,17 @@ pub mod providers;
 pub mod runs;
 pub mod tasks;
 pub mod views;
+mod wire;
+
+pub use wire::Wire;
 
 use sea_orm::{
     ConnectionTrait, DbErr, EntityTrait, FromQueryResult, PaginatorTrait, QueryOrder, QuerySelect,
     Select,
 };
 
-/// A stored value that does not fit the wire type (e.g. an unknown enum string): data
-/// corruption or a newer schema, reported as a 500.
+/// A stored value that does not fit the wire type (a snapshot that does not parse, a row a
+/// view needs that is missing): data corruption or a newer schema, reported as a 500.
 pub fn corrupt(what: &str, value: impl std::fmt::Display) -> DbErr {
     DbErr::Type(format!("stored {what} has an unexpected value `{value}`"))
 }
@@ -46,4 +49,21 @@ where
         .all(db)
         .await?;
     Ok((items, total))
+}
+
+/// A constraint a write broke, as the caller maps it (409, 404, 422).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Violation {
+    Unique,
+    ForeignKey,
+}
+
+/// Which constraint `err` reports, on SQLite and PostgreSQL alike (`DbErr::sql_err` classifies
+/// both), so services map violations at the query site.
+pub fn violation(err: &DbErr) -> Option<Violation> {
+    match err.sql_err()? {
+        sea_orm::SqlErr::UniqueConstraintViolation(_) => Some(Violation::Unique),
+        sea_orm::SqlErr::ForeignKeyConstraintViolation(_) => Some(Violation::ForeignKey),
+        _ => None,
+    }
 }

@@ -4,7 +4,7 @@ use contracts::{Provider, ProviderKind, ProviderSummary, ValidationStatus};
 use sea_orm::entity::prelude::*;
 use sea_orm::{ConnectionTrait, DbErr, ExprTrait, QueryOrder};
 
-use super::{corrupt, to_u64};
+use super::{Wire, to_u64};
 
 #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
 #[sea_orm(table_name = "llm_providers")]
@@ -12,11 +12,11 @@ pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]
     pub id: Uuid,
     pub name: String,
-    pub kind: String,
+    pub kind: Wire<ProviderKind>,
     pub base_url: Option<String>,
     pub api_key_ciphertext: Option<Vec<u8>>,
     pub api_key_hint: Option<String>,
-    pub validation_status: String,
+    pub validation_status: Wire<ValidationStatus>,
     pub validation_error: Option<String>,
     pub validated_at: Option<DateTimeUtc>,
     pub latency_ms: Option<i64>,
@@ -34,25 +34,16 @@ pub enum Relation {}
 impl ActiveModelBehavior for ActiveModel {}
 
 impl Model {
-    pub fn kind(&self) -> Result<ProviderKind, DbErr> {
-        ProviderKind::parse(&self.kind).ok_or_else(|| corrupt("provider kind", &self.kind))
-    }
-
-    pub fn status(&self) -> Result<ValidationStatus, DbErr> {
-        ValidationStatus::parse(&self.validation_status)
-            .ok_or_else(|| corrupt("validation status", &self.validation_status))
-    }
-
     /// The wire form. The ciphertext never leaves this function.
-    pub fn to_contract(&self) -> Result<Provider, DbErr> {
-        Ok(Provider {
+    pub fn to_contract(&self) -> Provider {
+        Provider {
             id: self.id,
             name: self.name.clone(),
-            kind: self.kind()?,
+            kind: *self.kind,
             base_url: self.base_url.clone(),
             has_api_key: self.api_key_ciphertext.is_some(),
             api_key_hint: self.api_key_hint.clone(),
-            validation_status: self.status()?,
+            validation_status: *self.validation_status,
             validation_error: self.validation_error.clone(),
             validated_at: self.validated_at,
             latency_ms: self.latency_ms.map(to_u64),
@@ -61,17 +52,17 @@ impl Model {
             revision: to_u64(self.revision),
             created_at: self.created_at,
             updated_at: self.updated_at,
-        })
+        }
     }
 
-    pub fn to_summary(&self) -> Result<ProviderSummary, DbErr> {
-        Ok(ProviderSummary {
+    pub fn to_summary(&self) -> ProviderSummary {
+        ProviderSummary {
             id: self.id,
             name: self.name.clone(),
-            kind: self.kind()?,
-            validation_status: self.status()?,
+            kind: *self.kind,
+            validation_status: *self.validation_status,
             is_active: self.is_active,
-        })
+        }
     }
 }
 
@@ -104,32 +95,29 @@ pub async fn insert(db: &impl ConnectionTrait, model: Model) -> Result<Model, Db
 }
 
 /// Replaces the configuration of an active provider, bumping its revision and resetting its
-/// validation state. `None` when no active provider has this id.
+/// validation state. Returns the row as stored; `None` when no active provider has this id.
 pub async fn update(db: &impl ConnectionTrait, model: Model) -> Result<Option<Model>, DbErr> {
-    let result = Entity::update_many()
-        .col_expr(Column::Name, Expr::value(model.name.clone()))
-        .col_expr(Column::Kind, Expr::value(model.kind.clone()))
-        .col_expr(Column::BaseUrl, Expr::value(model.base_url.clone()))
+    Ok(Entity::update_many()
+        .col_expr(Column::Name, Expr::value(model.name))
+        .col_expr(Column::Kind, Expr::value(model.kind))
+        .col_expr(Column::BaseUrl, Expr::value(model.base_url))
         .col_expr(
             Column::ApiKeyCiphertext,
-            Expr::value(model.api_key_ciphertext.clone()),
+            Expr::value(model.api_key_ciphertext),
         )
-        .col_expr(Column::ApiKeyHint, Expr::value(model.api_key_hint.clone()))
+        .col_expr(Column::ApiKeyHint, Expr::value(model.api_key_hint))
         .col_expr(
             Column::ValidationStatus,
-            Expr::value(ValidationStatus::Pending.as_str()),
+            Expr::value(Wire(ValidationStatus::Pending)),
         )
         .col_expr(Column::ValidationError, Expr::value(Option::<String>::None))
         .col_expr(Column::Revision, Expr::col(Column::Revision).add(1))
         .col_expr(Column::UpdatedAt, Expr::value(model.updated_at))
         .filter(Column::Id.eq(model.id))
         .filter(Column::IsActive.eq(true))
-        .exec(db)
-        .await?;
-    if result.rows_affected == 0 {
-        return Ok(None);
-    }
-    find(db, model.id).await
+        .exec_with_returning(db)
+        .await?
+        .pop())
 }
 
 /// Deletes a provider no agent references; `Ok(false)` when agents still do (the caller then
@@ -144,19 +132,20 @@ pub async fn delete(db: &impl ConnectionTrait, id: Uuid) -> Result<bool, DbErr> 
     }
 }
 
+/// Hides a provider that agents still reference; returns it as stored.
 pub async fn soft_delete(
     db: &impl ConnectionTrait,
     id: Uuid,
     now: DateTimeUtc,
-) -> Result<(), DbErr> {
-    Entity::update_many()
+) -> Result<Option<Model>, DbErr> {
+    Ok(Entity::update_many()
         .col_expr(Column::IsActive, Expr::value(false))
         .col_expr(Column::Revision, Expr::col(Column::Revision).add(1))
         .col_expr(Column::UpdatedAt, Expr::value(now))
         .filter(Column::Id.eq(id))
-        .exec(db)
-        .await?;
-    Ok(())
+        .exec_with_returning(db)
+        .await?
+        .pop())
 }
 
 /// Every provider with a stored key, for key rotation.
@@ -184,15 +173,6 @@ pub async fn replace_ciphertext(
     Ok(result.rows_affected == 1)
 }
 
-/// Binds a provider's key ciphertext to its row and field.
-pub fn api_key_context(id: Uuid) -> crate::secrets::SecretContext<'static> {
-    crate::secrets::SecretContext {
-        table: "llm_providers",
-        row_id: id,
-        field: "api_key",
-    }
-}
-
 /// The outcome of one connectivity check.
 #[derive(Debug, Clone)]
 pub struct ValidationResult {
@@ -204,50 +184,44 @@ pub struct ValidationResult {
     pub validated_at: DateTimeUtc,
 }
 
-/// Marks a check as started, if the configuration is still at `revision`.
-pub async fn set_validating(
-    db: &impl ConnectionTrait,
-    id: Uuid,
-    revision: i64,
-) -> Result<bool, DbErr> {
-    let result = Entity::update_many()
+/// Marks an active provider's check as started and returns it as stored (the configuration
+/// the check is about); `None` when it is gone or soft-deleted.
+pub async fn set_validating(db: &impl ConnectionTrait, id: Uuid) -> Result<Option<Model>, DbErr> {
+    Ok(Entity::update_many()
         .col_expr(
             Column::ValidationStatus,
-            Expr::value(ValidationStatus::Validating.as_str()),
+            Expr::value(Wire(ValidationStatus::Validating)),
         )
         .filter(Column::Id.eq(id))
-        .filter(Column::Revision.eq(revision))
         .filter(Column::IsActive.eq(true))
-        .exec(db)
-        .await?;
-    Ok(result.rows_affected == 1)
+        .exec_with_returning(db)
+        .await?
+        .pop())
 }
 
 /// Stores a check's outcome, if the configuration is still at `revision` (an update during
-/// the check makes this result stale; the update has queued a fresh check).
+/// the check makes this result stale; the update has queued a fresh check). Returns the row
+/// as stored.
 pub async fn set_validation_result(
     db: &impl ConnectionTrait,
     id: Uuid,
     revision: i64,
     result: ValidationResult,
-) -> Result<bool, DbErr> {
+) -> Result<Option<Model>, DbErr> {
     let mut update = Entity::update_many()
-        .col_expr(
-            Column::ValidationStatus,
-            Expr::value(result.status.as_str()),
-        )
+        .col_expr(Column::ValidationStatus, Expr::value(Wire(result.status)))
         .col_expr(Column::ValidationError, Expr::value(result.error))
         .col_expr(Column::LatencyMs, Expr::value(result.latency_ms))
         .col_expr(Column::ValidatedAt, Expr::value(Some(result.validated_at)));
     if let Some(models) = result.models {
         update = update.col_expr(Column::Models, Expr::value(serde_json::json!(models)));
     }
-    let result = update
+    Ok(update
         .filter(Column::Id.eq(id))
         .filter(Column::Revision.eq(revision))
-        .exec(db)
-        .await?;
-    Ok(result.rows_affected == 1)
+        .exec_with_returning(db)
+        .await?
+        .pop())
 }
 
 /// Ids of active providers in one of `statuses`.
@@ -255,10 +229,9 @@ pub async fn ids_with_status(
     db: &impl ConnectionTrait,
     statuses: &[ValidationStatus],
 ) -> Result<Vec<Uuid>, DbErr> {
-    let names: Vec<&str> = statuses.iter().map(|s| s.as_str()).collect();
     Ok(Entity::find()
         .filter(Column::IsActive.eq(true))
-        .filter(Column::ValidationStatus.is_in(names))
+        .filter(Column::ValidationStatus.is_in(statuses.iter().copied().map(Wire)))
         .all(db)
         .await?
         .into_iter()

@@ -7,10 +7,13 @@ use sea_orm::entity::prelude::*;
 use sea_orm::{ConnectionTrait, DbErr, QueryOrder};
 use serde_json::Value;
 
-use super::{corrupt, to_u64};
+use super::{Wire, corrupt, to_u64};
 
 pub mod run {
+    use contracts::RunStatus;
     use sea_orm::entity::prelude::*;
+
+    use crate::db::Wire;
 
     #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
     #[sea_orm(table_name = "runs")]
@@ -19,7 +22,7 @@ pub mod run {
         pub id: Uuid,
         pub agent_id: Uuid,
         pub task_id: Uuid,
-        pub status: String,
+        pub status: Wire<RunStatus>,
         #[sea_orm(column_type = "JsonBinary")]
         pub input: Json,
         #[sea_orm(column_type = "JsonBinary", nullable)]
@@ -44,7 +47,10 @@ pub mod run {
 }
 
 pub mod event {
+    use contracts::RunEventKind;
     use sea_orm::entity::prelude::*;
+
+    use crate::db::Wire;
 
     #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
     #[sea_orm(table_name = "run_events")]
@@ -52,7 +58,7 @@ pub mod event {
         #[sea_orm(primary_key)]
         pub id: i64,
         pub run_id: Uuid,
-        pub kind: String,
+        pub kind: Wire<RunEventKind>,
         #[sea_orm(column_type = "JsonBinary")]
         pub data: Json,
         pub created_at: DateTimeUtc,
@@ -65,10 +71,6 @@ pub mod event {
 }
 
 impl run::Model {
-    pub fn status(&self) -> Result<RunStatus, DbErr> {
-        RunStatus::parse(&self.status).ok_or_else(|| corrupt("run status", &self.status))
-    }
-
     pub fn to_contract(&self) -> Result<Run, DbErr> {
         let snapshot: RunSnapshot = serde_json::from_value(self.snapshot.clone())
             .map_err(|e| corrupt("run snapshot", e))?;
@@ -76,7 +78,7 @@ impl run::Model {
             id: self.id,
             agent_id: self.agent_id,
             task_id: self.task_id,
-            status: self.status()?,
+            status: *self.status,
             input: self.input.clone(),
             output: self.output.clone(),
             raw_output: self.raw_output.clone(),
@@ -116,7 +118,7 @@ pub async fn list(
         select = select.filter(run::Column::TaskId.eq(task));
     }
     if let Some(status) = query.status {
-        select = select.filter(run::Column::Status.eq(status.as_str()));
+        select = select.filter(run::Column::Status.eq(Wire(status)));
     }
     let total = select.clone().count(db).await?;
     let items = sea_orm::QuerySelect::offset(
@@ -151,14 +153,44 @@ pub async fn transition(
     now: DateTimeUtc,
     finish: Finish,
 ) -> Result<Option<run::Model>, DbErr> {
-    let from: Vec<&str> = to.predecessors().iter().map(|s| s.as_str()).collect();
-    if from.is_empty() {
+    let Some(update) = moving_to(to, now, finish) else {
         return Ok(None);
+    };
+    Ok(update
+        .filter(run::Column::Id.eq(id))
+        .exec_with_returning(db)
+        .await?
+        .pop())
+}
+
+/// Moves every run still in one of `to`'s predecessor states to `to` (runs a previous process
+/// left unfinished) in one statement; returns them as stored.
+pub async fn transition_all(
+    db: &impl ConnectionTrait,
+    to: RunStatus,
+    now: DateTimeUtc,
+    finish: Finish,
+) -> Result<Vec<run::Model>, DbErr> {
+    match moving_to(to, now, finish) {
+        Some(update) => update.exec_with_returning(db).await,
+        None => Ok(Vec::new()),
+    }
+}
+
+/// The update of a status change, guarded by the predecessor states; `None` for a state no
+/// run can move to.
+fn moving_to(
+    to: RunStatus,
+    now: DateTimeUtc,
+    finish: Finish,
+) -> Option<sea_orm::UpdateMany<run::Entity>> {
+    let from = to.predecessors();
+    if from.is_empty() {
+        return None;
     }
     let mut update = run::Entity::update_many()
-        .col_expr(run::Column::Status, Expr::value(to.as_str()))
-        .filter(run::Column::Id.eq(id))
-        .filter(run::Column::Status.is_in(from));
+        .col_expr(run::Column::Status, Expr::value(Wire(to)))
+        .filter(run::Column::Status.is_in(from.iter().copied().map(Wire)));
     if to == RunStatus::Running {
         update = update.col_expr(run::Column::StartedAt, Expr::value(Some(now)));
     }
@@ -178,7 +210,7 @@ pub async fn transition(
             update = update.col_expr(run::Column::Attempts, Expr::value(attempts));
         }
     }
-    Ok(update.exec_with_returning(db).await?.pop())
+    Some(update)
 }
 
 /// Records progress of a running run (attempt count and last raw answer); returns it as
@@ -193,40 +225,10 @@ pub async fn record_attempt(
         .col_expr(run::Column::Attempts, Expr::value(attempts))
         .col_expr(run::Column::RawOutput, Expr::value(raw_output))
         .filter(run::Column::Id.eq(id))
-        .filter(run::Column::Status.eq(RunStatus::Running.as_str()))
+        .filter(run::Column::Status.eq(Wire(RunStatus::Running)))
         .exec_with_returning(db)
         .await?
         .pop())
-}
-
-/// Fails every run a previous process left unfinished (it crashed or was killed).
-pub async fn fail_interrupted(
-    db: &impl ConnectionTrait,
-    now: DateTimeUtc,
-) -> Result<Vec<Uuid>, DbErr> {
-    let stuck: Vec<Uuid> = run::Entity::find()
-        .filter(
-            run::Column::Status.is_in([RunStatus::Queued.as_str(), RunStatus::Running.as_str()]),
-        )
-        .all(db)
-        .await?
-        .into_iter()
-        .map(|r| r.id)
-        .collect();
-    for id in &stuck {
-        transition(
-            db,
-            *id,
-            RunStatus::Failed,
-            now,
-            Finish {
-                error: Some("interrupted: the server stopped while the run was in progress".into()),
-                ..Finish::default()
-            },
-        )
-        .await?;
-    }
-    Ok(stuck)
 }
 
 /// Appends one event.
@@ -253,7 +255,7 @@ pub async fn append_events(
     let rows = events.into_iter().map(|(kind, data)| event::ActiveModel {
         id: sea_orm::ActiveValue::NotSet,
         run_id: sea_orm::ActiveValue::Set(run_id),
-        kind: sea_orm::ActiveValue::Set(kind_name(kind)),
+        kind: sea_orm::ActiveValue::Set(Wire(kind)),
         data: sea_orm::ActiveValue::Set(data),
         created_at: sea_orm::ActiveValue::Set(now),
     });
@@ -263,32 +265,19 @@ pub async fn append_events(
     Ok(())
 }
 
-fn kind_name(kind: RunEventKind) -> String {
-    serde_json::to_value(kind)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_owned))
-        .unwrap_or_default()
-}
-
 pub async fn events(db: &impl ConnectionTrait, run_id: Uuid) -> Result<Vec<RunEvent>, DbErr> {
-    event::Entity::find()
+    Ok(event::Entity::find()
         .filter(event::Column::RunId.eq(run_id))
         .order_by_asc(event::Column::Id)
         .all(db)
         .await?
         .into_iter()
-        .map(event_contract)
-        .collect()
-}
-
-fn event_contract(model: event::Model) -> Result<RunEvent, DbErr> {
-    let kind: RunEventKind = serde_json::from_value(Value::String(model.kind.clone()))
-        .map_err(|_| corrupt("run event kind", &model.kind))?;
-    Ok(RunEvent {
-        seq: to_u64(model.id),
-        run_id: model.run_id,
-        kind,
-        data: model.data,
-        created_at: model.created_at,
-    })
+        .map(|model| RunEvent {
+            seq: to_u64(model.id),
+            run_id: model.run_id,
+            kind: *model.kind,
+            data: model.data,
+            created_at: model.created_at,
+        })
+        .collect())
 }

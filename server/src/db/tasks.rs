@@ -63,28 +63,20 @@ pub async fn insert(db: &impl ConnectionTrait, model: Model) -> Result<Model, Db
     ActiveModel::from(model).insert(db).await
 }
 
-/// Replaces a task's configuration and bumps its revision; `None` if it does not exist.
+/// Replaces a task's configuration and bumps its revision; returns it as stored,
+/// `None` if it does not exist.
 pub async fn update(db: &impl ConnectionTrait, model: Model) -> Result<Option<Model>, DbErr> {
-    let result = Entity::update_many()
-        .col_expr(Column::Name, Expr::value(model.name.clone()))
-        .col_expr(Column::Description, Expr::value(model.description.clone()))
-        .col_expr(
-            Column::RequestSchema,
-            Expr::value(model.request_schema.clone()),
-        )
-        .col_expr(
-            Column::ResponseSchema,
-            Expr::value(model.response_schema.clone()),
-        )
+    Ok(Entity::update_many()
+        .col_expr(Column::Name, Expr::value(model.name))
+        .col_expr(Column::Description, Expr::value(model.description))
+        .col_expr(Column::RequestSchema, Expr::value(model.request_schema))
+        .col_expr(Column::ResponseSchema, Expr::value(model.response_schema))
         .col_expr(Column::Revision, Expr::col(Column::Revision).add(1))
         .col_expr(Column::UpdatedAt, Expr::value(model.updated_at))
         .filter(Column::Id.eq(model.id))
-        .exec(db)
-        .await?;
-    if result.rows_affected == 0 {
-        return Ok(None);
-    }
-    find(db, model.id).await
+        .exec_with_returning(db)
+        .await?
+        .pop())
 }
 
 /// Deletes a task. The foreign key from assignments (ON DELETE RESTRICT) refuses while it is

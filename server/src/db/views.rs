@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 
-use contracts::{Agent, Task};
+use contracts::{Agent, AgentSummary, ProviderSummary, Task, TaskSummary};
 use sea_orm::{ConnectionTrait, DbErr};
 use uuid::Uuid;
 
@@ -36,32 +36,58 @@ pub async fn agents(
             let provider = providers
                 .get(&agent.provider_id)
                 .ok_or_else(|| corrupt("agent provider", agent.provider_id))?
-                .to_summary()?;
+                .to_summary();
             let agent_tasks = links
                 .iter()
                 .filter(|l| l.agent_id == agent.id)
                 .filter_map(|l| tasks.get(&l.task_id).map(tasks::Model::to_summary))
                 .collect();
-            Ok(Agent {
-                id: agent.id,
-                name: agent.name,
-                description: agent.description,
-                provider_id: agent.provider_id,
-                provider,
-                model: agent.model,
-                system_prompt: agent.system_prompt,
-                user_prompt: agent.user_prompt,
-                temperature: agent.temperature,
-                max_tokens: agent.max_tokens.and_then(|v| u32::try_from(v).ok()),
-                max_retries: u32::try_from(agent.max_retries).unwrap_or(0),
-                timeout_secs: u32::try_from(agent.timeout_secs).unwrap_or(0),
-                tasks: agent_tasks,
-                revision: to_u64(agent.revision),
-                created_at: agent.created_at,
-                updated_at: agent.updated_at,
-            })
+            Ok(assemble_agent(agent, provider, agent_tasks))
         })
         .collect()
+}
+
+/// One agent's view from its row and its provider's row: only its tasks are read.
+pub async fn agent_with_provider(
+    db: &impl ConnectionTrait,
+    model: agents::Model,
+    provider: &providers::Model,
+) -> Result<Agent, DbErr> {
+    let links = assignments::for_agents(db, &[model.id]).await?;
+    let task_ids: Vec<Uuid> = links.iter().map(|l| l.task_id).collect();
+    let found = tasks::find_many(db, &task_ids).await?;
+    let agent_tasks = task_ids
+        .iter()
+        .filter_map(|id| found.iter().find(|t| t.id == *id))
+        .map(tasks::Model::to_summary)
+        .collect();
+    Ok(assemble_agent(model, provider.to_summary(), agent_tasks))
+}
+
+/// An agent's view from parts already at hand.
+pub fn assemble_agent(
+    agent: agents::Model,
+    provider: ProviderSummary,
+    tasks: Vec<TaskSummary>,
+) -> Agent {
+    Agent {
+        id: agent.id,
+        name: agent.name,
+        description: agent.description,
+        provider_id: agent.provider_id,
+        provider,
+        model: agent.model,
+        system_prompt: agent.system_prompt,
+        user_prompt: agent.user_prompt,
+        temperature: agent.temperature,
+        max_tokens: agent.max_tokens.and_then(|v| u32::try_from(v).ok()),
+        max_retries: u32::try_from(agent.max_retries).unwrap_or(0),
+        timeout_secs: u32::try_from(agent.timeout_secs).unwrap_or(0),
+        tasks,
+        revision: to_u64(agent.revision),
+        created_at: agent.created_at,
+        updated_at: agent.updated_at,
+    }
 }
 
 pub async fn tasks(
@@ -78,22 +104,30 @@ pub async fn tasks(
         .collect();
     Ok(models
         .into_iter()
-        .map(|task| Task {
-            agents: links
+        .map(|task| {
+            let task_agents = links
                 .iter()
                 .filter(|l| l.task_id == task.id)
                 .filter_map(|l| agents.get(&l.agent_id).map(agents::Model::to_summary))
-                .collect(),
-            id: task.id,
-            name: task.name,
-            description: task.description,
-            request_schema: task.request_schema,
-            response_schema: task.response_schema,
-            revision: to_u64(task.revision),
-            created_at: task.created_at,
-            updated_at: task.updated_at,
+                .collect();
+            assemble_task(task, task_agents)
         })
         .collect())
+}
+
+/// A task's view from parts already at hand.
+pub fn assemble_task(task: tasks::Model, agents: Vec<AgentSummary>) -> Task {
+    Task {
+        agents,
+        id: task.id,
+        name: task.name,
+        description: task.description,
+        request_schema: task.request_schema,
+        response_schema: task.response_schema,
+        revision: to_u64(task.revision),
+        created_at: task.created_at,
+        updated_at: task.updated_at,
+    }
 }
 
 /// One agent's view; `None` if it does not exist.

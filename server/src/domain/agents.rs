@@ -2,8 +2,9 @@
 
 use contracts::CreateAgent;
 
-use super::fields::{MAX_DESCRIPTION_CHARS, MAX_PROMPT_BYTES, Problems, check_name, check_text};
-use crate::error::ApiError;
+use super::fields::{
+    Invalid, MAX_DESCRIPTION_CHARS, MAX_PROMPT_BYTES, Problems, check_name, check_text,
+};
 
 pub const MAX_MODEL_CHARS: usize = 200;
 pub const MAX_RETRIES: u32 = 10;
@@ -13,7 +14,7 @@ pub const MAX_MAX_TOKENS: u32 = 1_000_000;
 
 /// Checks everything about an agent body that needs no database. Returns it with the name and
 /// model trimmed.
-pub fn validate(mut input: CreateAgent) -> Result<CreateAgent, ApiError> {
+pub fn validate(mut input: CreateAgent) -> Result<CreateAgent, Invalid> {
     let mut problems = Problems::new();
     input.name = check_name(&mut problems, "/name", &input.name);
     check_text(

@@ -2,11 +2,24 @@
 
 use contracts::FieldError;
 
-use crate::error::ApiError;
-
 pub const MAX_NAME_CHARS: usize = 100;
 pub const MAX_DESCRIPTION_CHARS: usize = 2_000;
 pub const MAX_PROMPT_BYTES: usize = 64 * 1024;
+
+/// A request that breaks rules: every problem, each with the JSON pointer of its field.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("the request is invalid")]
+pub struct Invalid(pub Vec<FieldError>);
+
+impl Invalid {
+    /// One field problem.
+    pub fn field(path: impl Into<String>, message: impl Into<String>) -> Invalid {
+        Invalid(vec![FieldError {
+            path: path.into(),
+            message: message.into(),
+        }])
+    }
+}
 
 /// Collects every problem of one request so the client sees them all at once.
 #[derive(Debug, Default)]
@@ -28,12 +41,12 @@ impl Problems {
         self.0.extend(errors);
     }
 
-    /// `Ok(value)` when nothing was added, otherwise a 422 with every problem.
-    pub fn finish<T>(self, value: T) -> Result<T, ApiError> {
+    /// `Ok(value)` when nothing was added, otherwise every problem.
+    pub fn finish<T>(self, value: T) -> Result<T, Invalid> {
         if self.0.is_empty() {
             Ok(value)
         } else {
-            Err(ApiError::Validation(self.0))
+            Err(Invalid(self.0))
         }
     }
 }

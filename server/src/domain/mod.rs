@@ -7,6 +7,8 @@ pub mod providers;
 pub mod tasks;
 pub mod urls;
 
+pub use fields::Invalid;
+
 use chrono::{DateTime, SubsecRound, Utc};
 use uuid::Uuid;
 

@@ -3,9 +3,8 @@
 
 use contracts::ProviderKind;
 
-use super::fields::{Problems, check_name};
+use super::fields::{Invalid, Problems, check_name};
 use super::urls::{origin, parse_base_url};
-use crate::error::ApiError;
 
 pub const MAX_API_KEY_BYTES: usize = 4_096;
 
@@ -34,7 +33,7 @@ pub fn validate(
     base_url: Option<&str>,
     api_key: Option<&str>,
     stored: Option<&StoredProvider<'_>>,
-) -> Result<ValidProvider, ApiError> {
+) -> Result<ValidProvider, Invalid> {
     let mut problems = Problems::new();
     let name = check_name(&mut problems, "/name", name);
 

@@ -2,12 +2,11 @@
 
 use contracts::CreateTask;
 
-use super::fields::{MAX_DESCRIPTION_CHARS, Problems, check_name, check_text};
-use crate::error::ApiError;
+use super::fields::{Invalid, MAX_DESCRIPTION_CHARS, Problems, check_name, check_text};
 use crate::schema;
 
 /// Checks a task body, schemas included. Returns it with the name trimmed.
-pub fn validate(mut input: CreateTask) -> Result<CreateTask, ApiError> {
+pub fn validate(mut input: CreateTask) -> Result<CreateTask, Invalid> {
     let mut problems = Problems::new();
     input.name = check_name(&mut problems, "/name", &input.name);
     check_text(

@@ -3,16 +3,14 @@
 
 use async_trait::async_trait;
 use contracts::ProviderKind;
-use reqwest::Method;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::http::Endpoint;
 use super::{
-    ErrorClass, JsonCompletion, JsonRequest, LlmProvider, Probe, ProviderError, Role, Usage,
+    ErrorClass, JsonCompletion, JsonRequest, LlmProvider, Probe, ProviderError, Role, Usage, count,
 };
 
-/// The API version header Anthropic requires on every request.
-const API_VERSION: &str = "2023-06-01";
 /// `max_tokens` is mandatory on Anthropic; used when the agent sets none.
 const DEFAULT_MAX_TOKENS: u32 = 4_096;
 /// Model pages fetched at most (1,000 models), so a misbehaving server cannot loop us.
@@ -26,17 +24,6 @@ pub struct Anthropic {
 impl Anthropic {
     pub fn new(endpoint: Endpoint) -> Anthropic {
         Anthropic { endpoint }
-    }
-
-    fn request(&self, method: Method, url: url::Url) -> reqwest::RequestBuilder {
-        let request = self
-            .endpoint
-            .request(method, url)
-            .header("anthropic-version", API_VERSION);
-        match self.endpoint.api_key() {
-            Some(key) => request.header("x-api-key", key),
-            None => request,
-        }
     }
 }
 
@@ -55,22 +42,10 @@ impl LlmProvider for Anthropic {
             if let Some(after) = &after {
                 url.query_pairs_mut().append_pair("after_id", after);
             }
-            let body = self
-                .endpoint
-                .send_json(self.request(Method::GET, url), None)
-                .await?;
-            let page = body["data"].as_array().ok_or_else(|| {
-                self.endpoint.error(
-                    ErrorClass::UnexpectedResponse,
-                    "the model list has no `data` array",
-                )
-            })?;
-            models.extend(
-                page.iter()
-                    .filter_map(|m| m["id"].as_str().map(str::to_owned)),
-            );
-            match (body["has_more"].as_bool(), body["last_id"].as_str()) {
-                (Some(true), Some(last)) => after = Some(last.to_owned()),
+            let page: ModelPage = self.endpoint.get_json(url, "the model list").await?;
+            models.extend(page.data.into_iter().filter_map(|m| m.id));
+            match (page.has_more, page.last_id) {
+                (Some(true), Some(last)) => after = Some(last),
                 _ => break,
             }
         }
@@ -78,50 +53,47 @@ impl LlmProvider for Anthropic {
     }
 
     async fn complete_json(&self, request: &JsonRequest) -> Result<JsonCompletion, ProviderError> {
-        let messages: Vec<Value> = request
-            .messages
-            .iter()
-            .map(|m| {
-                json!({
-                    "role": match m.role { Role::User => "user", Role::Assistant => "assistant" },
-                    "content": m.content,
+        let tool_schema = tool_schema(&request.schema);
+        let body = MessagesRequest {
+            model: &request.model,
+            max_tokens: request.max_tokens.unwrap_or(DEFAULT_MAX_TOKENS),
+            system: &request.system,
+            messages: request
+                .messages
+                .iter()
+                .map(|m| Message {
+                    role: match m.role {
+                        Role::User => "user",
+                        Role::Assistant => "assistant",
+                    },
+                    content: &m.content,
                 })
-            })
-            .collect();
-        let mut body = json!({
-            "model": request.model,
-            "max_tokens": request.max_tokens.unwrap_or(DEFAULT_MAX_TOKENS),
-            "system": request.system,
-            "messages": messages,
-            "tools": [{
-                "name": TOOL_NAME,
-                "description": "Return the result. Its input must match the schema exactly.",
-                "input_schema": tool_schema(&request.schema),
+                .collect(),
+            tools: [Tool {
+                name: TOOL_NAME,
+                description: "Return the result. Its input must match the schema exactly.",
+                input_schema: &tool_schema,
             }],
-            "tool_choice": {"type": "tool", "name": TOOL_NAME},
-        });
-        if let Some(t) = request.temperature {
+            tool_choice: ToolChoice {
+                kind: "tool",
+                name: TOOL_NAME,
+            },
             // Anthropic accepts 0–1; the agent's 0–2 range is clamped rather than refused.
-            body["temperature"] = json!(t.min(1.0));
-        }
-        let url = self.endpoint.url("v1/messages");
-        let answer = self
-            .endpoint
-            .send_json(self.request(Method::POST, url).json(&body), None)
-            .await?;
-        let content = answer["content"].as_array().cloned().unwrap_or_default();
-        let tool_input = content
-            .iter()
-            .find(|c| c["type"] == "tool_use" && c["name"] == TOOL_NAME)
-            .map(|c| c["input"].clone());
-        let usage = Usage {
-            prompt_tokens: answer
-                .pointer("/usage/input_tokens")
-                .and_then(Value::as_u64),
-            completion_tokens: answer
-                .pointer("/usage/output_tokens")
-                .and_then(Value::as_u64),
+            temperature: request.temperature.map(|t| t.min(1.0)),
         };
+        let answer: MessagesResponse = self
+            .endpoint
+            .post_json(self.endpoint.url("v1/messages"), &body, "the answer")
+            .await?;
+        let usage = Usage {
+            prompt_tokens: answer.usage.as_ref().and_then(|u| u.input_tokens),
+            completion_tokens: answer.usage.as_ref().and_then(|u| u.output_tokens),
+        };
+        let tool_input = answer
+            .content
+            .iter()
+            .find(|c| c.kind.as_deref() == Some("tool_use") && c.name.as_deref() == Some(TOOL_NAME))
+            .map(|c| c.input.clone().unwrap_or(Value::Null));
         match tool_input {
             Some(input) => {
                 // Undo the `{result: …}` wrapper `tool_schema` put around non-object schemas.
@@ -138,11 +110,11 @@ impl LlmProvider for Anthropic {
             }
             None => {
                 // No tool call: keep whatever text came back so the run shows what went wrong.
-                let text: String = content
+                let text: String = answer
+                    .content
                     .iter()
-                    .filter_map(|c| c["text"].as_str())
-                    .collect::<Vec<_>>()
-                    .join("");
+                    .filter_map(|c| c.text.as_deref())
+                    .collect();
                 if text.is_empty() {
                     return Err(self.endpoint.error(
                         ErrorClass::UnexpectedResponse,
@@ -171,4 +143,81 @@ fn tool_schema(schema: &Value) -> Value {
 
 fn is_object_schema(schema: &Value) -> bool {
     schema.get("type").and_then(Value::as_str) == Some("object")
+}
+
+// The wire. Unknown fields (stop reasons, ids, cache counters) are ignored.
+
+#[derive(Deserialize)]
+struct ModelPage {
+    data: Vec<ModelEntry>,
+    #[serde(default)]
+    has_more: Option<bool>,
+    #[serde(default)]
+    last_id: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct ModelEntry {
+    #[serde(default)]
+    id: Option<String>,
+}
+
+#[derive(Serialize)]
+struct MessagesRequest<'a> {
+    model: &'a str,
+    max_tokens: u32,
+    system: &'a str,
+    messages: Vec<Message<'a>>,
+    tools: [Tool<'a>; 1],
+    tool_choice: ToolChoice,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    temperature: Option<f64>,
+}
+
+#[derive(Serialize)]
+struct Message<'a> {
+    role: &'static str,
+    content: &'a str,
+}
+
+#[derive(Serialize)]
+struct Tool<'a> {
+    name: &'static str,
+    description: &'static str,
+    input_schema: &'a Value,
+}
+
+#[derive(Serialize)]
+struct ToolChoice {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    name: &'static str,
+}
+
+#[derive(Deserialize)]
+struct MessagesResponse {
+    #[serde(default)]
+    content: Vec<ContentBlock>,
+    #[serde(default)]
+    usage: Option<MessagesUsage>,
+}
+
+#[derive(Deserialize)]
+struct ContentBlock {
+    #[serde(rename = "type", default)]
+    kind: Option<String>,
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    input: Option<Value>,
+    #[serde(default)]
+    text: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct MessagesUsage {
+    #[serde(default, deserialize_with = "count")]
+    input_tokens: Option<u64>,
+    #[serde(default, deserialize_with = "count")]
+    output_tokens: Option<u64>,
 }

@@ -4,12 +4,12 @@
 
 use async_trait::async_trait;
 use contracts::ProviderKind;
-use reqwest::Method;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
 use super::http::Endpoint;
 use super::{
-    ErrorClass, JsonCompletion, JsonRequest, LlmProvider, Probe, ProviderError, Role, Usage,
+    ErrorClass, JsonCompletion, JsonRequest, LlmProvider, Probe, ProviderError, Role, Usage, count,
 };
 
 const MAX_PAGES: usize = 10;
@@ -21,14 +21,6 @@ pub struct Gemini {
 impl Gemini {
     pub fn new(endpoint: Endpoint) -> Gemini {
         Gemini { endpoint }
-    }
-
-    fn request(&self, method: Method, url: url::Url) -> reqwest::RequestBuilder {
-        let request = self.endpoint.request(method, url);
-        match self.endpoint.api_key() {
-            Some(key) => request.header("x-goog-api-key", key),
-            None => request,
-        }
     }
 }
 
@@ -47,25 +39,20 @@ impl LlmProvider for Gemini {
             if let Some(token) = &token {
                 url.query_pairs_mut().append_pair("pageToken", token);
             }
-            let body = self
+            let page: ModelPage = self
                 .endpoint
-                .send_json(self.request(Method::GET, url), None)
+                .get_json(url, "the model list")
                 .await
                 .map_err(key_errors)?;
-            let page = body["models"].as_array().ok_or_else(|| {
-                self.endpoint.error(
-                    ErrorClass::UnexpectedResponse,
-                    "the model list has no `models` array",
-                )
-            })?;
             models.extend(
-                page.iter()
-                    .filter(|m| generates_content(m))
-                    .filter_map(|m| m["name"].as_str())
+                page.models
+                    .into_iter()
+                    .filter(ModelEntry::generates_content)
+                    .filter_map(|m| m.name)
                     .map(|name| name.trim_start_matches("models/").to_owned()),
             );
-            match body["nextPageToken"].as_str() {
-                Some(next) if !next.is_empty() => token = Some(next.to_owned()),
+            match page.next_page_token {
+                Some(next) if !next.is_empty() => token = Some(next),
                 _ => break,
             }
         }
@@ -73,79 +60,71 @@ impl LlmProvider for Gemini {
     }
 
     async fn complete_json(&self, request: &JsonRequest) -> Result<JsonCompletion, ProviderError> {
-        let contents: Vec<Value> = request
-            .messages
-            .iter()
-            .map(|m| {
-                json!({
-                    "role": match m.role { Role::User => "user", Role::Assistant => "model" },
-                    "parts": [{"text": m.content}],
+        let body = GenerateRequest {
+            system_instruction: Content {
+                role: None,
+                parts: vec![Part {
+                    text: &request.system,
+                }],
+            },
+            contents: request
+                .messages
+                .iter()
+                .map(|m| Content {
+                    role: Some(match m.role {
+                        Role::User => "user",
+                        Role::Assistant => "model",
+                    }),
+                    parts: vec![Part { text: &m.content }],
                 })
-            })
-            .collect();
-        let mut generation = json!({
-            "responseMimeType": "application/json",
-            "responseJsonSchema": request.schema,
-        });
-        if let Some(t) = request.temperature {
-            generation["temperature"] = json!(t);
-        }
-        if let Some(max) = request.max_tokens {
-            generation["maxOutputTokens"] = json!(max);
-        }
-        let body = json!({
-            "systemInstruction": {"parts": [{"text": request.system}]},
-            "contents": contents,
-            "generationConfig": generation,
-        });
+                .collect(),
+            generation_config: GenerationConfig {
+                response_mime_type: "application/json",
+                response_json_schema: &request.schema,
+                temperature: request.temperature,
+                max_output_tokens: request.max_tokens,
+            },
+        };
         let model = request.model.trim_start_matches("models/");
         let url = self
             .endpoint
             .url(&format!("v1beta/models/{model}:generateContent"));
-        let answer = self
+        let answer: GenerateResponse = self
             .endpoint
-            .send_json(self.request(Method::POST, url).json(&body), None)
+            .post_json(url, &body, "the answer")
             .await
             .map_err(key_errors)?;
-        let parts = answer
-            .pointer("/candidates/0/content/parts")
-            .and_then(Value::as_array)
-            .ok_or_else(|| {
-                let reason = answer
-                    .pointer("/candidates/0/finishReason")
-                    .or(answer.pointer("/promptFeedback/blockReason"))
-                    .and_then(Value::as_str)
-                    .unwrap_or("none given");
-                self.endpoint.error(
-                    ErrorClass::UnexpectedResponse,
-                    &format!("the answer has no content (finish reason: {reason})"),
-                )
-            })?;
-        let text = parts
-            .iter()
-            .filter_map(|p| p["text"].as_str())
-            .collect::<Vec<_>>()
-            .join("");
+        let usage = Usage {
+            prompt_tokens: answer
+                .usage_metadata
+                .as_ref()
+                .and_then(|u| u.prompt_token_count),
+            completion_tokens: answer
+                .usage_metadata
+                .as_ref()
+                .and_then(|u| u.candidates_token_count),
+        };
+        let first = answer.candidates.into_iter().next();
+        let Some(parts) = first
+            .as_ref()
+            .and_then(|c| c.content.as_ref())
+            .and_then(|c| c.parts.as_ref())
+        else {
+            let reason = first
+                .and_then(|c| c.finish_reason)
+                .or(answer.prompt_feedback.and_then(|f| f.block_reason))
+                .unwrap_or_else(|| "none given".to_owned());
+            return Err(self.endpoint.error(
+                ErrorClass::UnexpectedResponse,
+                &format!("the answer has no content (finish reason: {reason})"),
+            ));
+        };
+        let text = parts.iter().filter_map(|p| p.text.as_deref()).collect();
         Ok(JsonCompletion {
             text,
             value: None,
-            usage: Usage {
-                prompt_tokens: answer
-                    .pointer("/usageMetadata/promptTokenCount")
-                    .and_then(Value::as_u64),
-                completion_tokens: answer
-                    .pointer("/usageMetadata/candidatesTokenCount")
-                    .and_then(Value::as_u64),
-            },
+            usage,
         })
-    }
-}
-
-/// Embedding-only models cannot serve an agent; list only those that generate content.
-fn generates_content(model: &Value) -> bool {
-    match model["supportedGenerationMethods"].as_array() {
-        Some(methods) => methods.iter().any(|m| m == "generateContent"),
-        None => true,
     }
 }
 
@@ -158,4 +137,112 @@ fn key_errors(mut err: ProviderError) -> ProviderError {
         err.class = ErrorClass::CredentialsRejected;
     }
     err
+}
+
+// The wire (camelCase). Unknown fields (safety ratings, model versions) are ignored.
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ModelPage {
+    models: Vec<ModelEntry>,
+    #[serde(default)]
+    next_page_token: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ModelEntry {
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    supported_generation_methods: Option<Vec<String>>,
+}
+
+impl ModelEntry {
+    /// Embedding-only models cannot serve an agent; list only those that generate content.
+    fn generates_content(&self) -> bool {
+        match &self.supported_generation_methods {
+            Some(methods) => methods.iter().any(|m| m == "generateContent"),
+            None => true,
+        }
+    }
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct GenerateRequest<'a> {
+    system_instruction: Content<'a>,
+    contents: Vec<Content<'a>>,
+    generation_config: GenerationConfig<'a>,
+}
+
+#[derive(Serialize)]
+struct Content<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    role: Option<&'static str>,
+    parts: Vec<Part<'a>>,
+}
+
+#[derive(Serialize)]
+struct Part<'a> {
+    text: &'a str,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct GenerationConfig<'a> {
+    response_mime_type: &'static str,
+    response_json_schema: &'a Value,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    temperature: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    max_output_tokens: Option<u32>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct GenerateResponse {
+    #[serde(default)]
+    candidates: Vec<Candidate>,
+    #[serde(default)]
+    prompt_feedback: Option<PromptFeedback>,
+    #[serde(default)]
+    usage_metadata: Option<UsageMetadata>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Candidate {
+    #[serde(default)]
+    content: Option<CandidateContent>,
+    #[serde(default)]
+    finish_reason: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct CandidateContent {
+    #[serde(default)]
+    parts: Option<Vec<AnswerPart>>,
+}
+
+#[derive(Deserialize)]
+struct AnswerPart {
+    #[serde(default)]
+    text: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct PromptFeedback {
+    #[serde(default)]
+    block_reason: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct UsageMetadata {
+    #[serde(default, deserialize_with = "count")]
+    prompt_token_count: Option<u64>,
+    #[serde(default, deserialize_with = "count")]
+    candidates_token_count: Option<u64>,
 }

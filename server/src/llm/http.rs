@@ -1,20 +1,26 @@
-//! The HTTP layer shared by every provider: URLs under the configured base, sending through
-//! the guarded client, status classification, bounded JSON bodies.
+//! The HTTP layer shared by every provider: URLs under the configured base, authentication
+//! by kind, sending through the guarded client, status classification, bounded typed JSON
+//! bodies.
 
 use std::time::Duration;
 
 use contracts::ProviderKind;
 use reqwest::{Method, RequestBuilder, StatusCode};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
 use serde_json::Value;
 use url::Url;
 
 use super::error::{ErrorClass, ProviderError};
-use crate::outbound::{GuardedClient, OutboundError};
+use crate::outbound::{GuardedClient, OutboundError, read_limited};
 
 /// Largest provider response body read (a model list or a completion).
 pub const MAX_BODY_BYTES: usize = 8 * 1024 * 1024;
 
-/// Where and how to reach one provider.
+/// The API version header Anthropic requires on every request.
+const ANTHROPIC_VERSION: &str = "2023-06-01";
+
+/// Where and how to reach one provider: base URL, credentials and how they are presented.
 pub struct Endpoint {
     pub kind: ProviderKind,
     base: Url,
@@ -47,10 +53,6 @@ impl Endpoint {
         })
     }
 
-    pub fn api_key(&self) -> Option<&str> {
-        self.api_key.as_deref()
-    }
-
     /// `path` under the base URL's path (`/v1` + `/models`).
     pub fn url(&self, path: &str) -> Url {
         let mut url = self.base.clone();
@@ -63,61 +65,77 @@ impl Endpoint {
         url
     }
 
-    pub fn request(&self, method: Method, url: Url) -> RequestBuilder {
-        self.client.request(method, url)
+    /// An error whose message cannot contain this provider's key.
+    pub fn error(&self, class: ErrorClass, message: &str) -> ProviderError {
+        ProviderError::redacted(class, message, self.api_key.as_deref())
     }
 
-    /// `Authorization: Bearer <key>` when a key is configured. Keyless local servers (and
-    /// Ollama, unless a proxy in front wants one) get no header rather than an empty one.
-    pub fn bearer(&self, request: RequestBuilder) -> RequestBuilder {
-        match self.api_key() {
-            Some(key) => request.bearer_auth(key),
-            None => request,
+    /// `GET url`, answered with a JSON `T`. `what` names the answer in errors ("the model
+    /// list").
+    pub async fn get_json<T: DeserializeOwned>(
+        &self,
+        url: Url,
+        what: &str,
+    ) -> Result<T, ProviderError> {
+        self.send(self.request(Method::GET, url), what).await
+    }
+
+    /// `POST url` with a JSON `body`, answered with a JSON `T`.
+    pub async fn post_json<T: DeserializeOwned>(
+        &self,
+        url: Url,
+        body: &impl Serialize,
+        what: &str,
+    ) -> Result<T, ProviderError> {
+        self.send(self.request(Method::POST, url).json(body), what)
+            .await
+    }
+
+    /// A request carrying this provider's credentials the way its kind expects them.
+    /// Keyless local servers (and Ollama, unless a proxy in front wants one) get no header
+    /// rather than an empty one.
+    fn request(&self, method: Method, url: Url) -> RequestBuilder {
+        let request = self.client.request(method, url);
+        let request = match self.kind {
+            ProviderKind::Anthropic => request.header("anthropic-version", ANTHROPIC_VERSION),
+            ProviderKind::Ollama
+            | ProviderKind::Openai
+            | ProviderKind::OpenaiCompatible
+            | ProviderKind::Gemini => request,
+        };
+        let Some(key) = self.api_key.as_deref() else {
+            return request;
+        };
+        match self.kind {
+            ProviderKind::Ollama | ProviderKind::Openai | ProviderKind::OpenaiCompatible => {
+                request.bearer_auth(key)
+            }
+            ProviderKind::Anthropic => request.header("x-api-key", key),
+            // Gemini also accepts `?key=`, which would put the key in URLs and logs.
+            ProviderKind::Gemini => request.header("x-goog-api-key", key),
         }
     }
 
-    /// An error whose message cannot contain this provider's key.
-    pub fn error(&self, class: ErrorClass, message: &str) -> ProviderError {
-        ProviderError::redacted(class, message, self.api_key())
-    }
-
-    /// Sends, classifies the status, and parses a JSON body of bounded size.
-    pub async fn send_json(
+    /// Sends, classifies the status, and parses a JSON body of bounded size into `T`.
+    async fn send<T: DeserializeOwned>(
         &self,
         request: RequestBuilder,
-        timeout: Option<Duration>,
-    ) -> Result<Value, ProviderError> {
-        let request = match timeout {
-            Some(timeout) => request.timeout(timeout),
-            None => request,
-        };
+        what: &str,
+    ) -> Result<T, ProviderError> {
         let request = request.build().map_err(|e| {
             self.error(ErrorClass::UnexpectedResponse, &e.without_url().to_string())
         })?;
         let host = host_port(request.url());
-        let mut response = self
+        let response = self
             .client
             .execute(request)
             .await
             .map_err(|e| self.transport_error(e, &host))?;
         let status = response.status();
         let retry_after = retry_after(response.headers());
-        let mut body = Vec::new();
-        loop {
-            match response.chunk().await {
-                Ok(Some(chunk)) => {
-                    if body.len() + chunk.len() > MAX_BODY_BYTES {
-                        return Err(self.error(
-                            ErrorClass::UnexpectedResponse,
-                            &format!("response larger than {MAX_BODY_BYTES} bytes"),
-                        ));
-                    }
-                    body.extend_from_slice(&chunk);
-                }
-                Ok(None) => break,
-                Err(e) => return Err(self.reqwest_error(&e, &host)),
-            }
-        }
+        let body = read_limited(response, MAX_BODY_BYTES)
+            .await
+            .map_err(|e| self.transport_error(e, &host))?;
         if !status.is_success() {
             let mut err = self.status_error(status, &body);
             err.status = Some(status.as_u16());
@@ -125,10 +143,13 @@ impl Endpoint {
             return Err(err);
         }
         serde_json::from_slice(&body).map_err(|e| {
-            self.error(
-                ErrorClass::UnexpectedResponse,
-                &format!("HTTP {} with a body that is not JSON: {e}", status.as_u16()),
-            )
+            let message = if e.is_data() {
+                // Valid JSON of another shape: say what was expected.
+                format!("{what} does not have the expected shape: {e}")
+            } else {
+                format!("HTTP {} with a body that is not JSON: {e}", status.as_u16())
+            };
+            self.error(ErrorClass::UnexpectedResponse, &message)
         })
     }
 
@@ -155,7 +176,11 @@ impl Endpoint {
                 self.error(ErrorClass::Blocked, &format!("{host} {blocked}"))
             }
             OutboundError::Http(err) => self.reqwest_error(&err, host),
-            other => self.error(ErrorClass::Unreachable, &other.to_string()),
+            OutboundError::TooLarge { limit } => self.error(
+                ErrorClass::UnexpectedResponse,
+                &format!("response larger than {limit} bytes"),
+            ),
+            err @ OutboundError::Build(_) => self.error(ErrorClass::Unreachable, &err.to_string()),
         }
     }
 

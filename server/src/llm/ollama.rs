@@ -3,13 +3,13 @@
 
 use async_trait::async_trait;
 use contracts::ProviderKind;
-use reqwest::Method;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
 use super::http::Endpoint;
 use super::{
-    ErrorClass, JsonCompletion, JsonRequest, LlmProvider, Probe, ProviderError, Usage,
-    chat_messages,
+    ChatMessage, ErrorClass, JsonCompletion, JsonRequest, LlmProvider, Probe, ProviderError, Usage,
+    chat_messages, count,
 };
 
 pub struct Ollama {
@@ -29,76 +29,99 @@ impl LlmProvider for Ollama {
     }
 
     async fn probe(&self) -> Result<Probe, ProviderError> {
-        let url = self.endpoint.url("api/tags");
-        let body = self
+        let tags: Tags = self
             .endpoint
-            .send_json(
-                self.endpoint
-                    .bearer(self.endpoint.request(Method::GET, url)),
-                None,
+            .get_json(
+                self.endpoint.url("api/tags"),
+                "the answer to /api/tags (is this an Ollama server?)",
             )
             .await?;
-        let models = body["models"].as_array().ok_or_else(|| {
-            self.endpoint.error(
-                ErrorClass::UnexpectedResponse,
-                "the answer to /api/tags has no `models` array (is this an Ollama server?)",
-            )
-        })?;
         Ok(Probe {
-            models: models
-                .iter()
-                .filter_map(|m| {
-                    m["name"]
-                        .as_str()
-                        .or(m["model"].as_str())
-                        .map(str::to_owned)
-                })
+            models: tags
+                .models
+                .into_iter()
+                .filter_map(|m| m.name.or(m.model))
                 .collect(),
         })
     }
 
     async fn complete_json(&self, request: &JsonRequest) -> Result<JsonCompletion, ProviderError> {
-        let messages = chat_messages(request);
-        let mut options = json!({});
-        if let Some(t) = request.temperature {
-            options["temperature"] = json!(t);
-        }
-        if let Some(max) = request.max_tokens {
-            options["num_predict"] = json!(max);
-        }
-        let body = json!({
-            "model": request.model,
-            "messages": messages,
-            "format": request.schema,
-            "stream": false,
-            "options": options,
-        });
-        let url = self.endpoint.url("api/chat");
-        let answer = self
+        let body = ChatRequest {
+            model: &request.model,
+            messages: chat_messages(request),
+            format: &request.schema,
+            stream: false,
+            options: Options {
+                temperature: request.temperature,
+                num_predict: request.max_tokens,
+            },
+        };
+        let answer: ChatResponse = self
             .endpoint
-            .send_json(
-                self.endpoint
-                    .bearer(self.endpoint.request(Method::POST, url).json(&body)),
-                None,
-            )
+            .post_json(self.endpoint.url("api/chat"), &body, "the answer")
             .await?;
-        let text = answer
-            .pointer("/message/content")
-            .and_then(Value::as_str)
-            .ok_or_else(|| {
-                self.endpoint.error(
-                    ErrorClass::UnexpectedResponse,
-                    "the answer has no message.content",
-                )
-            })?
-            .to_owned();
+        let text = answer.message.and_then(|m| m.content).ok_or_else(|| {
+            self.endpoint.error(
+                ErrorClass::UnexpectedResponse,
+                "the answer has no message.content",
+            )
+        })?;
         Ok(JsonCompletion {
             text,
             value: None,
             usage: Usage {
-                prompt_tokens: answer["prompt_eval_count"].as_u64(),
-                completion_tokens: answer["eval_count"].as_u64(),
+                prompt_tokens: answer.prompt_eval_count,
+                completion_tokens: answer.eval_count,
             },
         })
     }
+}
+
+// The wire. Unknown fields are ignored; Ollama adds timing fields and omits counts when a
+// prompt was cached.
+
+#[derive(Deserialize)]
+struct Tags {
+    models: Vec<Tag>,
+}
+
+#[derive(Deserialize)]
+struct Tag {
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    model: Option<String>,
+}
+
+#[derive(Serialize)]
+struct ChatRequest<'a> {
+    model: &'a str,
+    messages: Vec<ChatMessage<'a>>,
+    format: &'a Value,
+    stream: bool,
+    options: Options,
+}
+
+#[derive(Serialize)]
+struct Options {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    temperature: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    num_predict: Option<u32>,
+}
+
+#[derive(Deserialize)]
+struct ChatResponse {
+    #[serde(default)]
+    message: Option<AnswerMessage>,
+    #[serde(default, deserialize_with = "count")]
+    prompt_eval_count: Option<u64>,
+    #[serde(default, deserialize_with = "count")]
+    eval_count: Option<u64>,
+}
+
+#[derive(Deserialize)]
+struct AnswerMessage {
+    #[serde(default)]
+    content: Option<String>,
 }

@@ -3,11 +3,14 @@
 
 use async_trait::async_trait;
 use contracts::ProviderKind;
-use reqwest::Method;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
 use super::http::Endpoint;
-use super::{JsonCompletion, JsonRequest, LlmProvider, Probe, ProviderError, Usage, chat_messages};
+use super::{
+    ChatMessage, ErrorClass, JsonCompletion, JsonRequest, LlmProvider, Probe, ProviderError, Usage,
+    chat_messages, count,
+};
 
 pub struct OpenAi {
     endpoint: Endpoint,
@@ -26,86 +29,139 @@ impl LlmProvider for OpenAi {
     }
 
     async fn probe(&self) -> Result<Probe, ProviderError> {
-        let url = self.endpoint.url("models");
-        let body = self
+        let list: ModelList = self
             .endpoint
-            .send_json(
-                self.endpoint
-                    .bearer(self.endpoint.request(Method::GET, url)),
-                None,
+            .get_json(
+                self.endpoint.url("models"),
+                "the model list (is this an OpenAI-compatible API?)",
             )
             .await?;
-        let data = body["data"].as_array().ok_or_else(|| {
-            self.endpoint.error(
-                super::ErrorClass::UnexpectedResponse,
-                "the model list has no `data` array (is this an OpenAI-compatible API?)",
-            )
-        })?;
-        let models = data
-            .iter()
-            .filter_map(|m| m["id"].as_str().map(str::to_owned))
-            .collect();
-        Ok(Probe { models })
+        Ok(Probe {
+            models: list.data.into_iter().filter_map(|m| m.id).collect(),
+        })
     }
 
     async fn complete_json(&self, request: &JsonRequest) -> Result<JsonCompletion, ProviderError> {
-        let messages = chat_messages(request);
-        let mut body = json!({
-            "model": request.model,
-            "messages": messages,
-            "response_format": {
-                "type": "json_schema",
-                "json_schema": {
-                    "name": request.schema_name,
-                    "schema": request.schema,
-                    "strict": qualifies_for_strict(&request.schema),
+        let body = ChatRequest {
+            model: &request.model,
+            messages: chat_messages(request),
+            response_format: ResponseFormat {
+                kind: "json_schema",
+                json_schema: JsonSchemaFormat {
+                    name: &request.schema_name,
+                    schema: &request.schema,
+                    strict: qualifies_for_strict(&request.schema),
                 },
             },
-        });
-        if let Some(t) = request.temperature {
-            body["temperature"] = json!(t);
-        }
-        if let Some(max) = request.max_tokens {
-            body["max_tokens"] = json!(max);
-        }
-        let url = self.endpoint.url("chat/completions");
-        let answer = self
+            temperature: request.temperature,
+            max_tokens: request.max_tokens,
+        };
+        let answer: ChatResponse = self
             .endpoint
-            .send_json(
-                self.endpoint
-                    .bearer(self.endpoint.request(Method::POST, url).json(&body)),
-                None,
-            )
+            .post_json(self.endpoint.url("chat/completions"), &body, "the answer")
             .await?;
-        let text = answer
-            .pointer("/choices/0/message/content")
-            .and_then(Value::as_str)
-            .ok_or_else(|| {
-                let refusal = answer
-                    .pointer("/choices/0/message/refusal")
-                    .and_then(Value::as_str);
-                self.endpoint.error(
-                    super::ErrorClass::UnexpectedResponse,
-                    &match refusal {
-                        Some(refusal) => format!("the model refused: {refusal}"),
-                        None => "the answer has no choices[0].message.content".to_owned(),
-                    },
-                )
-            })?
-            .to_owned();
+        let usage = answer.usage.unwrap_or_default();
+        let message = answer.choices.into_iter().next().and_then(|c| c.message);
+        let text = match message {
+            Some(ChoiceMessage {
+                content: Some(text),
+                ..
+            }) => text,
+            Some(ChoiceMessage {
+                refusal: Some(refusal),
+                ..
+            }) => {
+                return Err(self.endpoint.error(
+                    ErrorClass::UnexpectedResponse,
+                    &format!("the model refused: {refusal}"),
+                ));
+            }
+            _ => {
+                return Err(self.endpoint.error(
+                    ErrorClass::UnexpectedResponse,
+                    "the answer has no choices[0].message.content",
+                ));
+            }
+        };
         Ok(JsonCompletion {
             text,
             value: None,
             usage: Usage {
-                prompt_tokens: answer
-                    .pointer("/usage/prompt_tokens")
-                    .and_then(Value::as_u64),
-                completion_tokens: answer
-                    .pointer("/usage/completion_tokens")
-                    .and_then(Value::as_u64),
+                prompt_tokens: usage.prompt_tokens,
+                completion_tokens: usage.completion_tokens,
             },
         })
     }
+}
+
+// The wire: what is sent, and the parts of the answers that are read. Unknown fields are
+// ignored and optional ones may be missing: llama.cpp, vLLM and LM Studio each omit or add
+// some.
+
+#[derive(Deserialize)]
+struct ModelList {
+    data: Vec<ModelEntry>,
+}
+
+#[derive(Deserialize)]
+struct ModelEntry {
+    #[serde(default)]
+    id: Option<String>,
+}
+
+#[derive(Serialize)]
+struct ChatRequest<'a> {
+    model: &'a str,
+    messages: Vec<ChatMessage<'a>>,
+    response_format: ResponseFormat<'a>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    temperature: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    max_tokens: Option<u32>,
+}
+
+#[derive(Serialize)]
+struct ResponseFormat<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    json_schema: JsonSchemaFormat<'a>,
+}
+
+#[derive(Serialize)]
+struct JsonSchemaFormat<'a> {
+    name: &'a str,
+    schema: &'a Value,
+    strict: bool,
+}
+
+#[derive(Deserialize)]
+struct ChatResponse {
+    #[serde(default)]
+    choices: Vec<Choice>,
+    #[serde(default)]
+    usage: Option<ChatUsage>,
+}
+
+#[derive(Deserialize)]
+struct Choice {
+    #[serde(default)]
+    message: Option<ChoiceMessage>,
+}
+
+#[derive(Deserialize)]
+struct ChoiceMessage {
+    #[serde(default)]
+    content: Option<String>,
+    #[serde(default)]
+    refusal: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+struct ChatUsage {
+    #[serde(default, deserialize_with = "count")]
+    prompt_tokens: Option<u64>,
+    #[serde(default, deserialize_with = "count")]
+    completion_tokens: Option<u64>,
 }
 
 /// OpenAI's strict mode accepts only schemas where every object lists all its properties as
@@ -142,6 +198,8 @@ pub fn qualifies_for_strict(schema: &Value) -> bool {
 
 #[cfg(test)]
 mod tests {
+    use serde_json::json;
+
     use super::*;
 
     #[test]

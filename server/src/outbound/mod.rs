@@ -55,7 +55,7 @@ pub fn install_crypto_provider() {
 ///
 /// TLS roots come from the operating system (rustls-platform-verifier: the system store, or
 /// `SSL_CERT_FILE`/`SSL_CERT_DIR`), so private CAs installed there work.
-pub fn client(
+fn client(
     policy: Arc<OutboundPolicy>,
     timeouts: Timeouts,
 ) -> Result<reqwest::Client, OutboundError> {
@@ -99,12 +99,16 @@ fn builder(policy: &Arc<OutboundPolicy>, timeouts: Timeouts) -> reqwest::ClientB
 
 /// Checks the request's URL, then sends it with `client` (which must come from `client()`, so
 /// DNS names are checked again at connect time).
-pub async fn send(
+async fn send(
     client: &reqwest::Client,
     policy: &OutboundPolicy,
     request: reqwest::Request,
 ) -> Result<reqwest::Response, OutboundError> {
     policy.check_url(request.url())?;
+    #[expect(
+        clippy::disallowed_methods,
+        reason = "the chokepoint: every request to a provider is sent here, after the URL check"
+    )]
     client.execute(request).await.map_err(request_error)
 }
 
@@ -122,51 +126,29 @@ impl GuardedClient {
         Ok(GuardedClient { client, policy })
     }
 
-    pub fn policy(&self) -> &OutboundPolicy {
-        &self.policy
-    }
-
     /// A request builder for `url`. Finish it with `.build()` and pass the request to
     /// `execute`; never `.send()` it, which would skip the URL check for IP-literal hosts.
     pub fn request(&self, method: reqwest::Method, url: Url) -> reqwest::RequestBuilder {
+        #[expect(
+            clippy::disallowed_methods,
+            reason = "the guarded client is the one place requests to providers are built"
+        )]
         self.client.request(method, url)
     }
 
-    /// Checks the URL and sends. The request comes from `request(..).build()`,
-    /// `reqwest::Request::new` or `json_request`.
+    /// Checks the URL and sends. The request comes from `request(..).build()` or
+    /// `reqwest::Request::new`.
     pub async fn execute(
         &self,
         request: reqwest::Request,
     ) -> Result<reqwest::Response, OutboundError> {
         send(&self.client, &self.policy, request).await
     }
-
-    /// The bare client, for a library that takes a `reqwest::Client` and sends by itself (an
-    /// SDK given a base URL). The base URL is checked here; the library must only send to URLs
-    /// under it, whose host is the same, and the resolver still checks every connection.
-    pub fn client_for(&self, base_url: &Url) -> Result<reqwest::Client, Blocked> {
-        self.policy.check_url(base_url)?;
-        Ok(self.client.clone())
-    }
-}
-
-/// A request with a JSON body (`Content-Type: application/json`).
-pub fn json_request(
-    method: reqwest::Method,
-    url: Url,
-    body: &impl serde::Serialize,
-) -> Result<reqwest::Request, serde_json::Error> {
-    let mut request = reqwest::Request::new(method, url);
-    *request.body_mut() = Some(serde_json::to_vec(body)?.into());
-    request.headers_mut().insert(
-        reqwest::header::CONTENT_TYPE,
-        reqwest::header::HeaderValue::from_static("application/json"),
-    );
-    Ok(request)
 }
 
 /// Reads a response body, refusing more than `limit` bytes: a provider (or something posing as
-/// one) must not be able to make the server buffer an endless body.
+/// one) must not be able to make the server buffer an endless body. Read errors are
+/// `OutboundError::Http`, like send errors.
 pub async fn read_limited(
     mut response: reqwest::Response,
     limit: usize,
@@ -212,7 +194,10 @@ fn caused_by<E: std::error::Error + 'static>(error: &reqwest::Error) -> bool {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::expect_used)]
+#[expect(
+    clippy::disallowed_methods,
+    reason = "tests run their own listeners and send with a bare client on purpose"
+)]
 mod tests {
     use std::net::SocketAddr;
     use std::sync::atomic::{AtomicUsize, Ordering};
@@ -441,7 +426,11 @@ mod tests {
         });
         let client = guarded(false, TIMEOUTS);
         let url = Url::parse(&format!("http://127.0.0.1:{port}/v1/chat")).unwrap();
-        let request = json_request(Method::POST, url, &serde_json::json!({"a": 1})).unwrap();
+        let request = client
+            .request(Method::POST, url)
+            .json(&serde_json::json!({"a": 1}))
+            .build()
+            .unwrap();
         let response = client.execute(request).await.unwrap();
         assert_eq!(response.status(), 204);
         let seen = server.await.unwrap().to_ascii_lowercase();
@@ -451,14 +440,5 @@ mod tests {
         );
         assert!(seen.contains("content-type: application/json"), "{seen}");
         assert!(seen.ends_with("{\"a\":1}"), "{seen}");
-    }
-
-    #[test]
-    fn client_for_checks_the_base_url() {
-        let client = guarded(true, TIMEOUTS);
-        let refused = Url::parse("http://169.254.169.254/").unwrap();
-        assert!(client.client_for(&refused).is_err());
-        let allowed = Url::parse("https://api.openai.com/v1").unwrap();
-        assert!(client.client_for(&allowed).is_ok());
     }
 }

@@ -1,6 +1,5 @@
 //! Tests of `outbound::policy`.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 use super::*;
 
 fn policy(block_local: bool, allow: &[&str]) -> OutboundPolicy {

@@ -53,7 +53,6 @@ impl Resolve for GuardedResolver {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
     use crate::outbound::policy::{BlockReason, Blocked};

@@ -8,11 +8,10 @@ use contracts::{Assignment, CreateAssignment, ListQuery, Page, Problem, TaskSumm
 use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
-use super::{page_params, publish_agent, publish_task};
-use crate::db::{agents, assignments, tasks};
-use crate::domain::now;
-use crate::error::{ApiError, ResultExt};
+use super::page_params;
+use crate::error::ApiError;
 use crate::extract::{ApiJson, ApiPath, ApiQuery};
+use crate::services::Assignments;
 use crate::state::AppState;
 
 pub fn routes() -> OpenApiRouter<AppState> {
@@ -32,34 +31,12 @@ pub fn routes() -> OpenApiRouter<AppState> {
         (status = 404, description = "No agent with this id", body = Problem, content_type = "application/problem+json"),
     ))]
 async fn list_agent_tasks(
-    State(state): State<AppState>,
+    State(assignments): State<Assignments>,
     ApiPath(id): ApiPath<Uuid>,
     ApiQuery(query): ApiQuery<ListQuery>,
 ) -> Result<Json<Page<TaskSummary>>, ApiError> {
     let (limit, offset) = page_params(query)?;
-    agents::find(&state.db, id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("agent", id))?;
-    let links = assignments::for_agents(&state.db, &[id]).await?;
-    let total = links.len() as u64;
-    let ids: Vec<Uuid> = links
-        .iter()
-        .skip(usize::try_from(offset).unwrap_or(usize::MAX))
-        .take(usize::try_from(limit).unwrap_or(usize::MAX))
-        .map(|l| l.task_id)
-        .collect();
-    let found = tasks::find_many(&state.db, &ids).await?;
-    let items = ids
-        .iter()
-        .filter_map(|id| found.iter().find(|t| t.id == *id))
-        .map(tasks::Model::to_summary)
-        .collect();
-    Ok(Json(Page {
-        items,
-        total,
-        limit,
-        offset,
-    }))
+    Ok(Json(assignments.list(id, limit, offset).await?))
 }
 
 /// Assigns a task to an agent.
@@ -79,41 +56,16 @@ async fn list_agent_tasks(
         (status = 422, description = "Invalid fields", body = Problem, content_type = "application/problem+json"),
     ))]
 async fn assign_task(
-    State(state): State<AppState>,
+    State(assignments): State<Assignments>,
     ApiPath(agent_id): ApiPath<Uuid>,
     ApiJson(body): ApiJson<CreateAssignment>,
 ) -> Result<impl IntoResponse, ApiError> {
-    agents::find(&state.db, agent_id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("agent", agent_id))?;
-    let task = tasks::find(&state.db, body.task_id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("task", body.task_id))?;
-    let link = assignments::Model {
-        agent_id,
-        task_id: task.id,
-        created_at: now(),
-    };
-    let saved = assignments::insert(&state.db, link).await.on_constraint(
-        ApiError::DuplicateAssignment,
-        // The agent or task was deleted between the checks and the insert.
-        ApiError::not_found("agent or task", format!("{agent_id}/{}", task.id)),
-    )?;
-    tracing::info!(agent.id = %agent_id, task.id = %task.id, "task assigned");
-    publish_agent(&state, agent_id).await;
-    publish_task(&state, task.id).await;
+    let assignment = assignments.assign(agent_id, body.task_id).await?;
+    let location = format!("/api/agents/{agent_id}/tasks/{}", assignment.task_id);
     Ok((
         StatusCode::CREATED,
-        [(
-            header::LOCATION,
-            format!("/api/agents/{agent_id}/tasks/{}", task.id),
-        )],
-        Json(Assignment {
-            agent_id,
-            task_id: task.id,
-            task: task.to_summary(),
-            created_at: saved.created_at,
-        }),
+        [(header::LOCATION, location)],
+        Json(assignment),
     ))
 }
 
@@ -127,17 +79,9 @@ async fn assign_task(
         (status = 404, description = "The task is not assigned to this agent", body = Problem, content_type = "application/problem+json"),
     ))]
 async fn unassign_task(
-    State(state): State<AppState>,
+    State(assignments): State<Assignments>,
     ApiPath((agent_id, task_id)): ApiPath<(Uuid, Uuid)>,
 ) -> Result<StatusCode, ApiError> {
-    if !assignments::delete(&state.db, agent_id, task_id).await? {
-        return Err(ApiError::not_found(
-            "assignment",
-            format!("{agent_id}/{task_id}"),
-        ));
-    }
-    tracing::info!(agent.id = %agent_id, task.id = %task_id, "task unassigned");
-    publish_agent(&state, agent_id).await;
-    publish_task(&state, task_id).await;
+    assignments.unassign(agent_id, task_id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -1,5 +1,5 @@
-//! HTTP routes: thin handlers (parse → domain → contracts), one file per resource, assembled
-//! into one router whose OpenAPI document is generated from the same code.
+//! HTTP routes: thin handlers (parse → one service call → contracts), one file per resource,
+//! assembled into one router whose OpenAPI document is generated from the same code.
 
 mod agents;
 mod assignments;
@@ -14,7 +14,7 @@ pub use ws::SHUTDOWN_GRACE;
 use axum::http::{HeaderMap, Method, Uri, header};
 use axum::response::{IntoResponse, Response};
 use axum::{Router, routing::get};
-use contracts::{EventKind, ListQuery, Topic};
+use contracts::ListQuery;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 use utoipa_axum::router::OpenApiRouter;
@@ -114,27 +114,4 @@ fn page_params(query: ListQuery) -> Result<(u64, u64), ApiError> {
         )));
     }
     Ok((limit, query.offset.unwrap_or(0)))
-}
-
-/// Publishes an agent's current view as `updated` (its tasks changed). Best effort: the
-/// change itself is already committed, so a failed read only costs the event.
-async fn publish_agent(state: &AppState, id: uuid::Uuid) {
-    match crate::db::views::agent(&state.db, id).await {
-        Ok(Some(agent)) => state
-            .events
-            .publish(Topic::Agents, EventKind::Updated, id, &agent),
-        Ok(None) => {}
-        Err(err) => tracing::warn!(agent.id = %id, error = %err, "agent event not published"),
-    }
-}
-
-/// Publishes a task's current view as `updated` (its agents changed). Best effort.
-async fn publish_task(state: &AppState, id: uuid::Uuid) {
-    match crate::db::views::task(&state.db, id).await {
-        Ok(Some(task)) => state
-            .events
-            .publish(Topic::Tasks, EventKind::Updated, id, &task),
-        Ok(None) => {}
-        Err(err) => tracing::warn!(task.id = %id, error = %err, "task event not published"),
-    }
 }

@@ -14,9 +14,9 @@ use axum::routing::get;
 use contracts::{Topic, WsClientMessage, WsServerMessage};
 use futures_util::{SinkExt, StreamExt, stream::SplitSink};
 use serde::Deserialize;
-use subtle::ConstantTimeEq;
 use tokio::sync::broadcast::error::RecvError;
 
+use crate::auth::{bearer, token_matches};
 use crate::config::WsSettings;
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -48,7 +48,7 @@ async fn upgrade(
     let authenticated = match state.config.api_token() {
         None => true,
         Some(expected) => match bearer(&headers) {
-            Some(token) if bool::from(token.as_bytes().ct_eq(expected.as_bytes())) => true,
+            Some(token) if token_matches(token, expected) => true,
             // A wrong header is refused outright; no header means the token may come as the
             // first message (browsers cannot set headers on WebSockets).
             Some(_) => return ApiError::Unauthorized.into_response(),
@@ -73,15 +73,11 @@ async fn upgrade(
         // default): 1.3 GiB for 10,000 idle clients. Clients send only small control
         // messages; a larger one still arrives, read in several chunks.
         .read_buffer_size(READ_BUFFER_BYTES)
-        .on_upgrade(move |socket| Session::new(state, topics, authenticated).run(socket))
-}
-
-fn bearer(headers: &HeaderMap) -> Option<&str> {
-    headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(str::trim)
+        .on_upgrade(move |socket| {
+            // Tracked, so a stop waits for the session's goodbye.
+            let background = state.background.clone();
+            background.track(Session::new(state, topics, authenticated).run(socket))
+        })
 }
 
 fn parse_topics(list: &str) -> Result<Vec<Topic>, ApiError> {
@@ -157,9 +153,7 @@ impl Session {
     }
 
     async fn run(mut self, socket: WebSocket) {
-        // Held for the socket's lifetime: shutdown waits until every session has said goodbye.
-        let _alive = self.state.sockets.clone();
-        let mut shutdown = self.state.shutdown.clone();
+        let mut stopping = std::pin::pin!(self.state.background.stopping());
         let mut events = self.state.events.subscribe();
         let (mut sink, mut stream) = socket.split();
         let mut ping = tokio::time::interval(self.settings.ping_interval);
@@ -173,7 +167,7 @@ impl Session {
         }
         let close = loop {
             tokio::select! {
-                _ = shutdown.changed() => break Close::Code(close_code::AWAY, "server shutting down"),
+                () = &mut stopping => break Close::Code(close_code::AWAY, "server shutting down"),
                 () = &mut auth_deadline, if !self.authenticated => {
                     break Close::Code(close_code::POLICY, "authentication required");
                 }
@@ -241,7 +235,7 @@ impl Session {
         let reply = match message {
             WsClientMessage::Auth { token } => {
                 let expected = self.state.config.api_token().unwrap_or("");
-                if bool::from(token.trim().as_bytes().ct_eq(expected.as_bytes())) {
+                if token_matches(&token, expected) {
                     self.authenticated = true;
                     return self
                         .apply_requested(sink)

@@ -4,18 +4,21 @@
 //! check, and every transition stored and published. API calls never wait for a check.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
-use contracts::{EventKind, Topic, ValidationStatus};
+use contracts::{EventKind, ValidationStatus};
+use parking_lot::Mutex;
 use sea_orm::DatabaseConnection;
-use tokio::sync::{Semaphore, watch};
+use tokio::sync::Semaphore;
+use tracing::Instrument;
 use uuid::Uuid;
 
-use crate::db::providers::{self, ValidationResult, api_key_context};
+use crate::background::Background;
+use crate::db::providers::{self, ValidationResult};
 use crate::events::EventHub;
-use crate::llm::{self, ErrorClass, ProviderError};
+use crate::llm::{self, ClientError, ErrorClass, ProviderError};
 use crate::outbound::GuardedClient;
 use crate::secrets::Keyring;
 
@@ -60,7 +63,7 @@ pub struct Validator {
     settings: ValidatorSettings,
     permits: Arc<Semaphore>,
     slots: Mutex<HashMap<Uuid, Slot>>,
-    shutdown: watch::Receiver<bool>,
+    background: Background,
 }
 
 impl Validator {
@@ -70,7 +73,7 @@ impl Validator {
         events: Arc<EventHub>,
         client: GuardedClient,
         settings: ValidatorSettings,
-        shutdown: watch::Receiver<bool>,
+        background: Background,
     ) -> Arc<Validator> {
         Arc::new(Validator {
             permits: Arc::new(Semaphore::new(settings.concurrency.max(1))),
@@ -80,7 +83,7 @@ impl Validator {
             client,
             settings,
             slots: Mutex::new(HashMap::new()),
-            shutdown,
+            background,
         })
     }
 
@@ -90,9 +93,7 @@ impl Validator {
         if !self.settings.enabled {
             return;
         }
-        let Ok(mut slots) = self.slots.lock() else {
-            return;
-        };
+        let mut slots = self.slots.lock();
         match slots.get_mut(&id) {
             Some(Slot::Queued) | Some(Slot::Running(true)) => return,
             Some(Slot::Running(rerun)) => {
@@ -105,7 +106,9 @@ impl Validator {
         }
         drop(slots);
         let validator = Arc::clone(self);
-        tokio::spawn(async move { validator.run_checks(id).await });
+        let span = tracing::info_span!("providers.check", provider.id = %id);
+        self.background
+            .spawn(async move { validator.run_checks(id).await }.instrument(span));
     }
 
     /// Re-queues checks interrupted by a stop and those never run, then re-checks every
@@ -115,7 +118,7 @@ impl Validator {
             return;
         }
         let validator = Arc::clone(self);
-        tokio::spawn(async move {
+        self.background.spawn(async move {
             match providers::ids_with_status(
                 &validator.db,
                 &[ValidationStatus::Pending, ValidationStatus::Validating],
@@ -130,11 +133,11 @@ impl Validator {
             if validator.settings.interval.is_zero() {
                 return;
             }
-            let mut shutdown = validator.shutdown.clone();
+            let mut stopping = std::pin::pin!(validator.background.stopping());
             loop {
                 let pause = jitter(validator.settings.interval);
                 tokio::select! {
-                    _ = shutdown.changed() => return,
+                    () = &mut stopping => return,
                     () = tokio::time::sleep(pause) => {}
                 }
                 match providers::active_ids(&validator.db).await {
@@ -146,65 +149,45 @@ impl Validator {
     }
 
     async fn run_checks(self: Arc<Self>, id: Uuid) {
-        let mut shutdown = self.shutdown.clone();
+        let mut stopping = std::pin::pin!(self.background.stopping());
         let permit = tokio::select! {
             permit = Arc::clone(&self.permits).acquire_owned() => permit,
-            _ = shutdown.changed() => return self.clear(id),
+            () = &mut stopping => return self.clear(id),
         };
         let Ok(_permit) = permit else {
             return self.clear(id);
         };
         loop {
-            if let Ok(mut slots) = self.slots.lock() {
-                slots.insert(id, Slot::Running(false));
-            }
+            self.slots.lock().insert(id, Slot::Running(false));
             tokio::select! {
                 () = self.check(id) => {}
-                _ = shutdown.changed() => return self.clear(id),
+                () = &mut stopping => return self.clear(id),
             }
-            let again = match self.slots.lock() {
-                Ok(mut slots) => {
-                    if slots.get(&id) == Some(&Slot::Running(true)) {
-                        true
-                    } else {
-                        slots.remove(&id);
-                        false
-                    }
-                }
-                Err(_) => false,
-            };
-            if !again {
+            let mut slots = self.slots.lock();
+            if slots.get(&id) != Some(&Slot::Running(true)) {
+                slots.remove(&id);
                 return;
             }
         }
     }
 
     fn clear(&self, id: Uuid) {
-        if let Ok(mut slots) = self.slots.lock() {
-            slots.remove(&id);
-        }
+        self.slots.lock().remove(&id);
     }
 
-    /// One check. Results are stored only if the provider's configuration is still the one
-    /// checked: an update meanwhile has triggered a newer check.
+    /// One check. It is about the configuration `set_validating` returns; the result is
+    /// stored only if that is still the configuration (an update meanwhile has triggered a
+    /// newer check). Two statements, each publishing the row it returns.
     async fn check(&self, id: Uuid) {
-        let provider = match providers::find(&self.db, id).await {
-            Ok(Some(p)) if p.is_active => p,
-            Ok(_) => return,
+        let provider = match providers::set_validating(&self.db, id).await {
+            Ok(Some(row)) => row,
+            Ok(None) => return, // deleted meanwhile
             Err(err) => {
-                tracing::warn!(provider.id = %id, error = %err, "validator: cannot load provider");
+                tracing::warn!(error = %err, "validator: cannot store state");
                 return;
             }
         };
-        let revision = provider.revision;
-        match providers::set_validating(&self.db, id, revision).await {
-            Ok(true) => self.publish(id).await,
-            Ok(false) => return,
-            Err(err) => {
-                tracing::warn!(provider.id = %id, error = %err, "validator: cannot store state");
-                return;
-            }
-        }
+        super::publish(&self.events, EventKind::ValidationUpdate, &provider);
         let started = Instant::now();
         let outcome = self.probe(&provider).await;
         let latency = started.elapsed();
@@ -226,43 +209,30 @@ impl Validator {
         };
         match &outcome {
             Ok(models) => tracing::info!(
-                provider.id = %id, latency_ms = latency.as_millis() as u64, models = models.len(),
+                latency_ms = latency.as_millis() as u64,
+                models = models.len(),
                 "provider connected"
             ),
-            Err(err) => tracing::info!(provider.id = %id, error = %err, "provider check failed"),
+            Err(err) => tracing::info!(error = %err, "provider check failed"),
         }
-        match providers::set_validation_result(&self.db, id, revision, result).await {
-            Ok(true) => self.publish(id).await,
-            Ok(false) => {}
-            Err(err) => {
-                tracing::warn!(provider.id = %id, error = %err, "validator: cannot store result")
-            }
+        match providers::set_validation_result(&self.db, id, provider.revision, result).await {
+            Ok(Some(row)) => super::publish(&self.events, EventKind::ValidationUpdate, &row),
+            Ok(None) => {}
+            Err(err) => tracing::warn!(error = %err, "validator: cannot store result"),
         }
     }
 
     async fn probe(&self, provider: &providers::Model) -> Result<Vec<String>, ProviderError> {
-        let kind = provider
-            .kind()
-            .map_err(|e| ProviderError::unexpected(e.to_string()))?;
-        let api_key = match &provider.api_key_ciphertext {
-            Some(blob) => Some(
-                self.keyring
-                    .decrypt(blob, &api_key_context(provider.id))
-                    .map_err(|e| {
-                        ProviderError::new(
-                            ErrorClass::CredentialsRejected,
-                            format!("the stored API key cannot be decrypted ({e}); check AGENTRY_ENCRYPTION_KEY"),
-                        )
-                    })?,
-            ),
-            None => None,
-        };
-        let client = llm::build(
-            kind,
-            provider.base_url.as_deref(),
-            api_key,
-            self.client.clone(),
-        )?;
+        let client =
+            llm::from_row(provider, &self.keyring, self.client.clone()).map_err(|e| match e {
+                ClientError::Key(e) => ProviderError::new(
+                    ErrorClass::CredentialsRejected,
+                    format!(
+                        "the stored API key cannot be decrypted ({e}); check AGENTRY_ENCRYPTION_KEY"
+                    ),
+                ),
+                ClientError::Provider(e) => e,
+            })?;
         match tokio::time::timeout(self.settings.check_timeout, client.probe()).await {
             Ok(result) => result.map(|probe| probe.models),
             Err(_) => Err(ProviderError::new(
@@ -272,24 +242,6 @@ impl Validator {
                     self.settings.check_timeout.as_secs_f32()
                 ),
             )),
-        }
-    }
-
-    async fn publish(&self, id: Uuid) {
-        match providers::find(&self.db, id).await {
-            Ok(Some(model)) => match model.to_contract() {
-                Ok(provider) => self.events.publish(
-                    Topic::Providers,
-                    EventKind::ValidationUpdate,
-                    id,
-                    &provider,
-                ),
-                Err(err) => tracing::warn!(provider.id = %id, error = %err, "validator: bad row"),
-            },
-            Ok(None) => {}
-            Err(err) => {
-                tracing::warn!(provider.id = %id, error = %err, "validator: cannot publish")
-            }
         }
     }
 }

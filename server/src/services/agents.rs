@@ -1,0 +1,206 @@
+//! Agents: a provider, a model, prompts and parameters. Owns the `agent_configs` table's
+//! writes and every event on topic `agents`.
+
+use std::sync::Arc;
+
+use contracts::{Agent, CreateAgent, EventKind, Page, Topic, UpdateAgent};
+use sea_orm::{DatabaseConnection, DbErr};
+use tracing::field::{Empty, display};
+use uuid::Uuid;
+
+use crate::db::{Violation, agents, providers, views, violation};
+use crate::domain::agents::validate;
+use crate::domain::{Invalid, new_id, now};
+use crate::events::EventHub;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Invalid(#[from] Invalid),
+    #[error("no {resource} with id {id}")]
+    NotFound { resource: &'static str, id: Uuid },
+    #[error("an agent with this name already exists")]
+    DuplicateName,
+    #[error(transparent)]
+    Db(#[from] DbErr),
+}
+
+#[derive(Clone)]
+pub struct Agents {
+    db: DatabaseConnection,
+    events: Arc<EventHub>,
+}
+
+impl Agents {
+    pub fn new(db: DatabaseConnection, events: Arc<EventHub>) -> Agents {
+        Agents { db, events }
+    }
+
+    /// Agents, oldest first, each with its provider and assigned tasks.
+    pub async fn list(&self, limit: u64, offset: u64) -> Result<Page<Agent>, Error> {
+        let (rows, total) = agents::list(&self.db, limit, offset).await?;
+        Ok(Page {
+            items: views::agents(&self.db, rows).await?,
+            total,
+            limit,
+            offset,
+        })
+    }
+
+    pub async fn get(&self, id: Uuid) -> Result<Agent, Error> {
+        views::agent(&self.db, id).await?.ok_or(Error::NotFound {
+            resource: "agent",
+            id,
+        })
+    }
+
+    /// Creates an agent on an active provider. The view is assembled from the rows already
+    /// read and written: a new agent has no tasks.
+    #[tracing::instrument(name = "agents.create", skip_all, fields(agent.id = Empty))]
+    pub async fn create(&self, body: CreateAgent) -> Result<Agent, Error> {
+        let valid = validate(body)?;
+        let provider = self.provider_for(valid.provider_id, None).await?;
+        let id = new_id();
+        tracing::Span::current().record("agent.id", display(id));
+        let now = now();
+        let row = agents::insert(&self.db, to_row(id, valid, 1, now, now))
+            .await
+            .map_err(write_error)?;
+        tracing::info!("agent created");
+        let agent = views::assemble_agent(row, provider.to_summary(), Vec::new());
+        self.events
+            .publish(Topic::Agents, EventKind::Created, id, &agent);
+        Ok(agent)
+    }
+
+    /// Replaces an agent's configuration and bumps its revision. Runs in flight keep the
+    /// configuration they started with.
+    #[tracing::instrument(name = "agents.update", skip_all, fields(agent.id = %id))]
+    pub async fn update(&self, id: Uuid, body: UpdateAgent) -> Result<Agent, Error> {
+        let existing = agents::find(&self.db, id).await?.ok_or(Error::NotFound {
+            resource: "agent",
+            id,
+        })?;
+        let valid = validate(body)?;
+        let provider = self
+            .provider_for(valid.provider_id, Some(existing.provider_id))
+            .await?;
+        let row = to_row(id, valid, existing.revision, existing.created_at, now());
+        let row = agents::update(&self.db, row)
+            .await
+            .map_err(write_error)?
+            .ok_or(Error::NotFound {
+                resource: "agent",
+                id,
+            })?;
+        let agent = views::agent_with_provider(&self.db, row, &provider).await?;
+        tracing::info!(agent.revision = agent.revision, "agent updated");
+        self.events
+            .publish(Topic::Agents, EventKind::Updated, id, &agent);
+        // Tasks list their agents (name, model): those views changed too.
+        let task_ids: Vec<Uuid> = agent.tasks.iter().map(|t| t.id).collect();
+        super::tasks::publish_changed(&self.db, &self.events, &task_ids).await;
+        Ok(agent)
+    }
+
+    /// Deletes an agent and its assignments. Past runs keep their configuration snapshot.
+    #[tracing::instrument(name = "agents.delete", skip_all, fields(agent.id = %id))]
+    pub async fn delete(&self, id: Uuid) -> Result<(), Error> {
+        let last = views::agent(&self.db, id).await?;
+        if !agents::delete(&self.db, id).await? {
+            return Err(Error::NotFound {
+                resource: "agent",
+                id,
+            });
+        }
+        tracing::info!("agent deleted");
+        self.events
+            .publish(Topic::Agents, EventKind::Deleted, id, &last);
+        // Tasks list their agents: each task this agent had changed too.
+        if let Some(agent) = &last {
+            let task_ids: Vec<Uuid> = agent.tasks.iter().map(|t| t.id).collect();
+            super::tasks::publish_changed(&self.db, &self.events, &task_ids).await;
+        }
+        Ok(())
+    }
+
+    /// The provider must exist (404) and be active (422) — unless the agent already uses it:
+    /// an agent on a soft-deleted provider can still be edited without being re-pointed.
+    async fn provider_for(
+        &self,
+        provider_id: Uuid,
+        current: Option<Uuid>,
+    ) -> Result<providers::Model, Error> {
+        let provider = providers::find(&self.db, provider_id)
+            .await?
+            .ok_or(Error::NotFound {
+                resource: "provider",
+                id: provider_id,
+            })?;
+        if !provider.is_active && current != Some(provider_id) {
+            return Err(Invalid::field(
+                "/provider_id",
+                "refers to a deleted provider; choose an active one",
+            )
+            .into());
+        }
+        Ok(provider)
+    }
+}
+
+/// Publishes the current views of these agents as `updated` (their tasks changed), read in a
+/// fixed number of queries. Best effort: the change itself is committed, so a failed read
+/// only costs the events.
+pub(super) async fn publish_changed(db: &DatabaseConnection, events: &EventHub, ids: &[Uuid]) {
+    let views = match agents::find_many(db, ids).await {
+        Ok(rows) => views::agents(db, rows).await,
+        Err(err) => Err(err),
+    };
+    match views {
+        Ok(views) => {
+            for agent in views {
+                events.publish(Topic::Agents, EventKind::Updated, agent.id, &agent);
+            }
+        }
+        Err(err) => tracing::warn!(error = %err, "agent events not published"),
+    }
+}
+
+/// A duplicate name is a 409; a provider deleted between the check and the write surfaces as
+/// a foreign-key violation.
+fn write_error(err: DbErr) -> Error {
+    match violation(&err) {
+        Some(Violation::Unique) => Error::DuplicateName,
+        Some(Violation::ForeignKey) => {
+            Invalid::field("/provider_id", "refers to a provider that no longer exists").into()
+        }
+        None => Error::Db(err),
+    }
+}
+
+fn to_row(
+    id: Uuid,
+    input: CreateAgent,
+    revision: i64,
+    created_at: chrono::DateTime<chrono::Utc>,
+    updated_at: chrono::DateTime<chrono::Utc>,
+) -> agents::Model {
+    agents::Model {
+        id,
+        name: input.name,
+        description: input.description,
+        provider_id: input.provider_id,
+        model: input.model,
+        system_prompt: input.system_prompt,
+        user_prompt: input.user_prompt,
+        temperature: input.temperature,
+        max_tokens: input
+            .max_tokens
+            .map(|v| i32::try_from(v).unwrap_or(i32::MAX)),
+        max_retries: i32::try_from(input.max_retries).unwrap_or(i32::MAX),
+        timeout_secs: i32::try_from(input.timeout_secs).unwrap_or(i32::MAX),
+        revision,
+        created_at,
+        updated_at,
+    }
+}
