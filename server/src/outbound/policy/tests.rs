@@ -379,26 +379,6 @@ fn bad_allow_list_entries_stop_start_up_and_are_named() {
     }
 }
 
-#[test]
-fn embedded_ipv4_forms_are_found() {
-    let table = [
-        ("::ffff:1.2.3.4", Some([1, 2, 3, 4])),
-        ("::1.2.3.4", Some([1, 2, 3, 4])),
-        ("::ffff:0:1.2.3.4", Some([1, 2, 3, 4])),
-        ("64:ff9b::1.2.3.4", Some([1, 2, 3, 4])),
-        ("2002:102:304::1", Some([1, 2, 3, 4])),
-        ("2001:0:4136:e378:8000:63bf:fefd:fcfb", Some([1, 2, 3, 4])),
-        ("::1", None),
-        ("::", None),
-        ("2001:db8::1", None),
-        ("fe80::1", None),
-    ];
-    for (ip, want) in table {
-        let ip: Ipv6Addr = ip.parse().unwrap();
-        assert_eq!(embedded_v4(ip), want.map(Ipv4Addr::from), "{ip}");
-    }
-}
-
 #[tokio::test]
 async fn resolving_check_refuses_names_that_resolve_to_refused_addresses() {
     let policy = policy(true, &[]);
