@@ -9,6 +9,7 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
 use super::page_params;
+use super::problems::{Auth, JsonBody, Listing};
 use crate::error::ApiError;
 use crate::extract::{ApiJson, ApiPath, ApiQuery};
 use crate::services::Agents;
@@ -25,8 +26,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
     security((), ("bearer" = [])),
     responses(
         (status = 200, description = "A page of agents", body = Page<Agent>),
-        (status = 400, description = "Bad query parameter", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "Missing or wrong API token", body = Problem, content_type = "application/problem+json"),
+        Listing,
     ))]
 async fn list_agents(
     State(agents): State<Agents>,
@@ -42,13 +42,10 @@ async fn list_agents(
     responses(
         (status = 201, description = "Created", body = Agent,
             headers(("Location" = String, description = "URL of the new agent"))),
-        (status = 400, description = "Malformed JSON", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "Missing or wrong API token", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "The provider does not exist", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "An agent has this name", body = Problem, content_type = "application/problem+json"),
-        (status = 413, description = "Body larger than 1 MiB", body = Problem, content_type = "application/problem+json"),
-        (status = 415, description = "Body is not JSON", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid fields, or the provider was deleted", body = Problem, content_type = "application/problem+json"),
+        JsonBody,
     ))]
 async fn create_agent(
     State(agents): State<Agents>,
@@ -68,8 +65,8 @@ async fn create_agent(
     security((), ("bearer" = [])),
     responses(
         (status = 200, description = "The agent", body = Agent),
-        (status = 401, description = "Missing or wrong API token", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No agent with this id", body = Problem, content_type = "application/problem+json"),
+        Auth,
     ))]
 async fn get_agent(
     State(agents): State<Agents>,
@@ -85,13 +82,10 @@ async fn get_agent(
     security((), ("bearer" = [])),
     responses(
         (status = 200, description = "Updated", body = Agent),
-        (status = 400, description = "Malformed JSON", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "Missing or wrong API token", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No agent (or provider) with this id", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "Another agent has this name", body = Problem, content_type = "application/problem+json"),
-        (status = 413, description = "Body larger than 1 MiB", body = Problem, content_type = "application/problem+json"),
-        (status = 415, description = "Body is not JSON", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid fields, or the new provider was deleted", body = Problem, content_type = "application/problem+json"),
+        JsonBody,
     ))]
 async fn update_agent(
     State(agents): State<Agents>,
@@ -107,8 +101,8 @@ async fn update_agent(
     security((), ("bearer" = [])),
     responses(
         (status = 204, description = "Deleted"),
-        (status = 401, description = "Missing or wrong API token", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No agent with this id", body = Problem, content_type = "application/problem+json"),
+        Auth,
     ))]
 async fn delete_agent(
     State(agents): State<Agents>,

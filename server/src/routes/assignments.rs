@@ -9,6 +9,7 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
 use super::page_params;
+use super::problems::{Auth, JsonBody, Listing};
 use crate::error::ApiError;
 use crate::extract::{ApiJson, ApiPath, ApiQuery};
 use crate::services::Assignments;
@@ -26,9 +27,8 @@ pub fn routes() -> OpenApiRouter<AppState> {
     security((), ("bearer" = [])),
     responses(
         (status = 200, description = "A page of the agent's tasks", body = Page<TaskSummary>),
-        (status = 400, description = "Bad query parameter", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "Missing or wrong API token", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No agent with this id", body = Problem, content_type = "application/problem+json"),
+        Listing,
     ))]
 async fn list_agent_tasks(
     State(assignments): State<Assignments>,
@@ -47,13 +47,10 @@ async fn list_agent_tasks(
     responses(
         (status = 201, description = "Assigned", body = Assignment,
             headers(("Location" = String, description = "URL of the assignment"))),
-        (status = 400, description = "Malformed JSON", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "Missing or wrong API token", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such agent or task", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "Already assigned", body = Problem, content_type = "application/problem+json"),
-        (status = 413, description = "Body larger than 1 MiB", body = Problem, content_type = "application/problem+json"),
-        (status = 415, description = "Body is not JSON", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid fields", body = Problem, content_type = "application/problem+json"),
+        JsonBody,
     ))]
 async fn assign_task(
     State(assignments): State<Assignments>,
@@ -75,8 +72,8 @@ async fn assign_task(
     security((), ("bearer" = [])),
     responses(
         (status = 204, description = "Unassigned"),
-        (status = 401, description = "Missing or wrong API token", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "The task is not assigned to this agent", body = Problem, content_type = "application/problem+json"),
+        Auth,
     ))]
 async fn unassign_task(
     State(assignments): State<Assignments>,

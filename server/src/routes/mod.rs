@@ -4,6 +4,7 @@
 mod agents;
 mod assignments;
 mod health;
+mod problems;
 mod providers;
 mod runs;
 mod tasks;

@@ -9,6 +9,7 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
 use super::page_params;
+use super::problems::{Auth, JsonBody, Listing};
 use crate::error::ApiError;
 use crate::extract::{ApiJson, ApiPath, ApiQuery};
 use crate::services::Providers;
@@ -26,8 +27,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
     security((), ("bearer" = [])),
     responses(
         (status = 200, description = "A page of providers", body = Page<Provider>),
-        (status = 400, description = "Bad query parameter", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "Missing or wrong API token", body = Problem, content_type = "application/problem+json"),
+        Listing,
     ))]
 async fn list_providers(
     State(providers): State<Providers>,
@@ -43,12 +43,9 @@ async fn list_providers(
     responses(
         (status = 201, description = "Created", body = Provider,
             headers(("Location" = String, description = "URL of the new provider"))),
-        (status = 400, description = "Malformed JSON", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "Missing or wrong API token", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "An active provider has this name", body = Problem, content_type = "application/problem+json"),
-        (status = 413, description = "Body larger than 1 MiB", body = Problem, content_type = "application/problem+json"),
-        (status = 415, description = "Body is not JSON", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid fields (see `errors`)", body = Problem, content_type = "application/problem+json"),
+        JsonBody,
     ))]
 async fn create_provider(
     State(providers): State<Providers>,
@@ -68,8 +65,8 @@ async fn create_provider(
     security((), ("bearer" = [])),
     responses(
         (status = 200, description = "The provider", body = Provider),
-        (status = 401, description = "Missing or wrong API token", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No provider with this id", body = Problem, content_type = "application/problem+json"),
+        Auth,
     ))]
 async fn get_provider(
     State(providers): State<Providers>,
@@ -85,13 +82,10 @@ async fn get_provider(
     security((), ("bearer" = [])),
     responses(
         (status = 200, description = "Updated", body = Provider),
-        (status = 400, description = "Malformed JSON", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "Missing or wrong API token", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No active provider with this id", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "An active provider has this name", body = Problem, content_type = "application/problem+json"),
-        (status = 413, description = "Body larger than 1 MiB", body = Problem, content_type = "application/problem+json"),
-        (status = 415, description = "Body is not JSON", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid fields (see `errors`)", body = Problem, content_type = "application/problem+json"),
+        JsonBody,
     ))]
 async fn update_provider(
     State(providers): State<Providers>,
@@ -108,8 +102,8 @@ async fn update_provider(
     security((), ("bearer" = [])),
     responses(
         (status = 204, description = "Deleted (or soft-deleted while referenced)"),
-        (status = 401, description = "Missing or wrong API token", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No active provider with this id", body = Problem, content_type = "application/problem+json"),
+        Auth,
     ))]
 async fn delete_provider(
     State(providers): State<Providers>,
@@ -126,8 +120,8 @@ async fn delete_provider(
     security((), ("bearer" = [])),
     responses(
         (status = 202, description = "Check queued", body = Provider),
-        (status = 401, description = "Missing or wrong API token", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No active provider with this id", body = Problem, content_type = "application/problem+json"),
+        Auth,
     ))]
 async fn validate_provider(
     State(providers): State<Providers>,

@@ -10,6 +10,7 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
 use super::page_params;
+use super::problems::{Auth, JsonBody, Listing};
 use crate::error::ApiError;
 use crate::extract::{ApiJson, ApiPath, ApiQuery};
 use crate::services::Runs;
@@ -37,13 +38,10 @@ pub fn routes() -> OpenApiRouter<AppState> {
             headers(("Location" = String, description = "URL of the run"))),
         (status = 202, description = "Queued (async)", body = Run,
             headers(("Location" = String, description = "URL of the run"))),
-        (status = 400, description = "Malformed JSON", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "Missing or wrong API token", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such agent or task", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "The task is not assigned to the agent, or the agent cannot run", body = Problem, content_type = "application/problem+json"),
-        (status = 413, description = "Body larger than 1 MiB", body = Problem, content_type = "application/problem+json"),
-        (status = 415, description = "Body is not JSON", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "The input does not match the request schema or fill the prompt template", body = Problem, content_type = "application/problem+json"),
+        JsonBody,
     ))]
 async fn create_run(
     State(runs): State<Runs>,
@@ -65,8 +63,7 @@ async fn create_run(
     security((), ("bearer" = [])),
     responses(
         (status = 200, description = "A page of runs", body = Page<Run>),
-        (status = 400, description = "Bad query parameter", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "Missing or wrong API token", body = Problem, content_type = "application/problem+json"),
+        Listing,
     ))]
 async fn list_runs(
     State(runs): State<Runs>,
@@ -85,8 +82,8 @@ async fn list_runs(
     security((), ("bearer" = [])),
     responses(
         (status = 200, description = "The run", body = Run),
-        (status = 401, description = "Missing or wrong API token", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No run with this id", body = Problem, content_type = "application/problem+json"),
+        Auth,
     ))]
 async fn get_run(
     State(runs): State<Runs>,
@@ -101,8 +98,8 @@ async fn get_run(
     security((), ("bearer" = [])),
     responses(
         (status = 200, description = "The run's events, oldest first", body = Vec<RunEvent>),
-        (status = 401, description = "Missing or wrong API token", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No run with this id", body = Problem, content_type = "application/problem+json"),
+        Auth,
     ))]
 async fn run_events(
     State(runs): State<Runs>,
@@ -117,9 +114,9 @@ async fn run_events(
     security((), ("bearer" = [])),
     responses(
         (status = 202, description = "Canceled", body = Run),
-        (status = 401, description = "Missing or wrong API token", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No run with this id", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "The run has already finished", body = Problem, content_type = "application/problem+json"),
+        Auth,
     ))]
 async fn cancel_run(
     State(runs): State<Runs>,

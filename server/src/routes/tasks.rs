@@ -9,6 +9,7 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
 use super::page_params;
+use super::problems::{Auth, JsonBody, Listing};
 use crate::error::ApiError;
 use crate::extract::{ApiJson, ApiPath, ApiQuery};
 use crate::services::Tasks;
@@ -25,8 +26,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
     security((), ("bearer" = [])),
     responses(
         (status = 200, description = "A page of tasks", body = Page<Task>),
-        (status = 400, description = "Bad query parameter", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "Missing or wrong API token", body = Problem, content_type = "application/problem+json"),
+        Listing,
     ))]
 async fn list_tasks(
     State(tasks): State<Tasks>,
@@ -42,12 +42,9 @@ async fn list_tasks(
     responses(
         (status = 201, description = "Created", body = Task,
             headers(("Location" = String, description = "URL of the new task"))),
-        (status = 400, description = "Malformed JSON", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "Missing or wrong API token", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "A task has this name", body = Problem, content_type = "application/problem+json"),
-        (status = 413, description = "Body larger than 1 MiB", body = Problem, content_type = "application/problem+json"),
-        (status = 415, description = "Body is not JSON", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid fields or schemas, with JSON paths", body = Problem, content_type = "application/problem+json"),
+        JsonBody,
     ))]
 async fn create_task(
     State(tasks): State<Tasks>,
@@ -67,8 +64,8 @@ async fn create_task(
     security((), ("bearer" = [])),
     responses(
         (status = 200, description = "The task", body = Task),
-        (status = 401, description = "Missing or wrong API token", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No task with this id", body = Problem, content_type = "application/problem+json"),
+        Auth,
     ))]
 async fn get_task(
     State(tasks): State<Tasks>,
@@ -83,13 +80,10 @@ async fn get_task(
     security((), ("bearer" = [])),
     responses(
         (status = 200, description = "Updated", body = Task),
-        (status = 400, description = "Malformed JSON", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "Missing or wrong API token", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No task with this id", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "Another task has this name", body = Problem, content_type = "application/problem+json"),
-        (status = 413, description = "Body larger than 1 MiB", body = Problem, content_type = "application/problem+json"),
-        (status = 415, description = "Body is not JSON", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid fields or schemas, with JSON paths", body = Problem, content_type = "application/problem+json"),
+        JsonBody,
     ))]
 async fn update_task(
     State(tasks): State<Tasks>,
@@ -105,9 +99,9 @@ async fn update_task(
     security((), ("bearer" = [])),
     responses(
         (status = 204, description = "Deleted"),
-        (status = 401, description = "Missing or wrong API token", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No task with this id", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "The task is still assigned to agents", body = Problem, content_type = "application/problem+json"),
+        Auth,
     ))]
 async fn delete_task(
     State(tasks): State<Tasks>,
