@@ -8,6 +8,7 @@ mod loading;
 pub mod run_input;
 pub mod schema_editor;
 mod status_badge;
+mod text_field;
 mod token_dialog;
 
 pub use empty_state::EmptyState;
@@ -17,4 +18,5 @@ pub use list_body::list_body;
 pub use loading::{LoadFailed, Loading};
 pub use schema_editor::SchemaEditor;
 pub use status_badge::{StatusBadge, use_clock};
+pub use text_field::TextField;
 pub use token_dialog::TokenDialog;

@@ -9,7 +9,7 @@ use uuid::Uuid;
 use super::{Editing, edit_in_form, optional, page_head};
 use crate::api::{self, ApiError};
 use crate::components::{
-    Banner, EmptyState, FieldErrors, FormError, StatusBadge, list_body, use_clock,
+    Banner, EmptyState, FieldErrors, FormError, StatusBadge, TextField, list_body, use_clock,
 };
 use crate::store::{self, Live};
 
@@ -326,19 +326,8 @@ fn ProviderForm(
         <form class="card form" id="provider-form" on:submit=submit novalidate>
             <h3>{title}</h3>
             <FormError failure=failure claimed=CLAIMED />
-            <div class="field">
-                <label for="provider-name">"Name"</label>
-                <input
-                    id="provider-name"
-                    type="text"
-                    required
-                    maxlength="100"
-                    autocomplete="off"
-                    prop:value=move || name.get()
-                    on:input=move |ev| name.set(event_target_value(&ev))
-                />
-                <FieldErrors errors=errors path="/name" />
-            </div>
+            <TextField id="provider-name" label="Name" value=name errors=errors path="/name"
+                required=true maxlength="100" autocomplete="off" />
             <div class="field">
                 <label for="provider-kind">"Kind"</label>
                 <select
@@ -362,30 +351,14 @@ fn ProviderForm(
                 </select>
                 <FieldErrors errors=errors path="/kind" />
             </div>
-            <div class="field">
-                <label for="provider-base-url">{base_url_label}</label>
-                <input
-                    id="provider-base-url"
-                    type="url"
-                    autocomplete="off"
-                    placeholder=base_url_placeholder
-                    required=move || kind.get().requires_base_url()
-                    prop:value=move || base_url.get()
-                    on:input=move |ev| base_url.set(event_target_value(&ev))
-                />
-                <FieldErrors errors=errors path="/base_url" />
-            </div>
-            <div class="field">
-                <label for="provider-api-key">{key_label}</label>
-                <input
-                    id="provider-api-key"
-                    type="password"
-                    autocomplete="new-password"
-                    required=key_required
-                    placeholder=stored_key.clone().unwrap_or_default()
-                    prop:value=move || api_key.get()
-                    on:input=move |ev| api_key.set(event_target_value(&ev))
-                />
+            <TextField id="provider-base-url" label=Signal::derive(move || base_url_label().to_owned())
+                value=base_url errors=errors path="/base_url" kind="url" autocomplete="off"
+                placeholder=Signal::derive(move || Some(base_url_placeholder().to_owned()))
+                required=Signal::derive(move || kind.get().requires_base_url()) />
+            <TextField id="provider-api-key" label=Signal::derive(move || key_label().to_owned())
+                value=api_key errors=errors path="/api_key" kind="password"
+                autocomplete="new-password" required=Signal::derive(key_required)
+                placeholder=stored_key.clone().unwrap_or_default()>
                 {stored_key
                     .map(|k| {
                         view! {
@@ -394,8 +367,7 @@ fn ProviderForm(
                             </p>
                         }
                     })}
-                <FieldErrors errors=errors path="/api_key" />
-            </div>
+            </TextField>
             <div class="actions">
                 <button
                     type="submit"

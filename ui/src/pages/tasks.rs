@@ -8,7 +8,7 @@ use uuid::Uuid;
 use super::{Editing, edit_in_form, page_head};
 use crate::api::{self, ApiError};
 use crate::components::schema_editor::{Node, summary};
-use crate::components::{Banner, EmptyState, FieldErrors, FormError, SchemaEditor, list_body};
+use crate::components::{Banner, EmptyState, FormError, SchemaEditor, TextField, list_body};
 use crate::store::{self, Live};
 
 #[component]
@@ -229,29 +229,10 @@ fn TaskForm(
         <form class="card form" id="task-form" on:submit=submit novalidate>
             <h3>{title}</h3>
             <FormError failure=failure claimed=CLAIMED />
-            <div class="field">
-                <label for="task-name">"Name"</label>
-                <input
-                    id="task-name"
-                    type="text"
-                    required
-                    maxlength="100"
-                    autocomplete="off"
-                    prop:value=move || name.get()
-                    on:input=move |ev| name.set(event_target_value(&ev))
-                />
-                <FieldErrors errors=errors path="/name" />
-            </div>
-            <div class="field">
-                <label for="task-description">"Description"</label>
-                <input
-                    id="task-description"
-                    type="text"
-                    prop:value=move || description.get()
-                    on:input=move |ev| description.set(event_target_value(&ev))
-                />
-                <FieldErrors errors=errors path="/description" />
-            </div>
+            <TextField id="task-name" label="Name" value=name errors=errors path="/name"
+                required=true maxlength="100" autocomplete="off" />
+            <TextField id="task-description" label="Description" value=description
+                errors=errors path="/description" />
             <label class="check">
                 <input
                     type="checkbox"

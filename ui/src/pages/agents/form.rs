@@ -1,0 +1,284 @@
+//! The agent form: create or replace an agent's configuration, with the server's field
+//! errors next to the fields they concern.
+
+use contracts::{Agent, CreateAgent, FieldError, Provider};
+use leptos::prelude::*;
+use leptos::task::spawn_local;
+use uuid::Uuid;
+
+use crate::api::{self, ApiError};
+use crate::components::{FieldErrors, FormError, TextField};
+use crate::pages::optional;
+use crate::pages::providers::kind_label;
+use crate::store::Live;
+
+const CLAIMED: &[&str] = &[
+    "/name",
+    "/description",
+    "/provider_id",
+    "/model",
+    "/system_prompt",
+    "/user_prompt",
+    "/temperature",
+    "/max_tokens",
+    "/max_retries",
+    "/timeout_secs",
+];
+
+/// Parses an optional number field, recording a field error when it is not a number.
+fn number<T: std::str::FromStr>(text: &str, path: &str, errors: &mut Vec<FieldError>) -> Option<T> {
+    let text = optional(text)?;
+    match text.parse() {
+        Ok(n) => Some(n),
+        Err(_) => {
+            errors.push(FieldError {
+                path: path.to_owned(),
+                message: "must be a number".to_owned(),
+            });
+            None
+        }
+    }
+}
+
+#[component]
+pub(super) fn AgentForm(
+    existing: Option<Agent>,
+    live: Live<Agent>,
+    providers: Live<Provider>,
+    on_done: impl Fn() + Copy + 'static,
+) -> impl IntoView {
+    let id = existing.as_ref().map(|a| a.id);
+    let text =
+        |f: fn(&Agent) -> String| RwSignal::new(existing.as_ref().map(f).unwrap_or_default());
+    let name = text(|a| a.name.clone());
+    let description = text(|a| a.description.clone());
+    let model = text(|a| a.model.clone());
+    let system_prompt = text(|a| a.system_prompt.clone());
+    let user_prompt = text(|a| a.user_prompt.clone().unwrap_or_default());
+    let temperature = text(|a| a.temperature.map(|t| t.to_string()).unwrap_or_default());
+    let max_tokens = text(|a| a.max_tokens.map(|t| t.to_string()).unwrap_or_default());
+    let max_retries = RwSignal::new(
+        existing
+            .as_ref()
+            .map_or(defaults::MAX_RETRIES, |a| a.max_retries)
+            .to_string(),
+    );
+    let timeout = RwSignal::new(
+        existing
+            .as_ref()
+            .map_or(defaults::TIMEOUT_SECS, |a| a.timeout_secs)
+            .to_string(),
+    );
+    // The agent's provider may be soft-deleted: keep it selectable so saving does not move it.
+    let current_provider = existing.as_ref().map(|a| a.provider.clone());
+    let provider_id = RwSignal::new(existing.as_ref().map(|a| a.provider_id));
+    Effect::new(move |_| {
+        if provider_id.get_untracked().is_none()
+            && let Some(first) = providers.items.with(|p| p.as_ref()?.first().map(|p| p.id))
+        {
+            provider_id.set(Some(first));
+        }
+    });
+    let failure = RwSignal::new(None::<ApiError>);
+    let errors = RwSignal::new(Vec::<FieldError>::new());
+    let saving = RwSignal::new(false);
+
+    let submit = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        let mut local = Vec::new();
+        let temperature = number::<f64>(&temperature.get_untracked(), "/temperature", &mut local);
+        let max_tokens = number::<u32>(&max_tokens.get_untracked(), "/max_tokens", &mut local);
+        let max_retries = number::<u32>(&max_retries.get_untracked(), "/max_retries", &mut local);
+        let timeout_secs = number::<u32>(&timeout.get_untracked(), "/timeout_secs", &mut local);
+        let Some(provider_id) = provider_id.get_untracked() else {
+            local.push(FieldError {
+                path: "/provider_id".into(),
+                message: "choose a provider".into(),
+            });
+            errors.set(local);
+            return;
+        };
+        if !local.is_empty() {
+            errors.set(local);
+            failure.set(None);
+            return;
+        }
+        let body = CreateAgent {
+            name: name.get_untracked().trim().to_owned(),
+            description: description.get_untracked().trim().to_owned(),
+            provider_id,
+            model: model.get_untracked().trim().to_owned(),
+            system_prompt: system_prompt.get_untracked(),
+            user_prompt: optional(&user_prompt.get_untracked())
+                .map(|_| user_prompt.get_untracked()),
+            temperature,
+            max_tokens,
+            max_retries: max_retries.unwrap_or(defaults::MAX_RETRIES),
+            timeout_secs: timeout_secs.unwrap_or(defaults::TIMEOUT_SECS),
+        };
+        saving.set(true);
+        spawn_local(async move {
+            let result = match id {
+                Some(id) => api::update_agent(id, &body).await,
+                None => api::create_agent(&body).await,
+            };
+            saving.set(false);
+            match result {
+                Ok(agent) => {
+                    live.merge(agent);
+                    on_done();
+                }
+                Err(e) => {
+                    errors.set(e.errors.clone());
+                    failure.set(Some(e));
+                }
+            }
+        });
+    };
+
+    let provider_options = move || {
+        let mut options: Vec<(Uuid, String)> = providers
+            .items
+            .get()
+            .unwrap_or_default()
+            .into_iter()
+            .map(|p| (p.id, format!("{} ({})", p.name, kind_label(p.kind))))
+            .collect();
+        if let Some(current) = &current_provider
+            && !options.iter().any(|(id, _)| *id == current.id)
+        {
+            options.push((current.id, format!("{} (deleted)", current.name)));
+        }
+        options
+            .into_iter()
+            .map(|(id, label)| {
+                view! {
+                    <option value=id.to_string() selected=move || provider_id.get() == Some(id)>
+                        {label}
+                    </option>
+                }
+            })
+            .collect_view()
+    };
+    let no_providers = move || {
+        providers
+            .items
+            .with(|p| p.as_ref().is_some_and(Vec::is_empty))
+    };
+    let models = move || {
+        provider_id
+            .get()
+            .and_then(|id| providers.find(id))
+            .map(|p| p.models)
+            .unwrap_or_default()
+    };
+    let model_hint = move || match models().len() {
+        0 => "No models discovered yet (the provider is not connected): type the model name."
+            .to_owned(),
+        n => format!("{n} models discovered; pick one or type another."),
+    };
+    let title = if id.is_some() {
+        "Edit agent"
+    } else {
+        "New agent"
+    };
+
+    view! {
+        <form class="card form" id="agent-form" on:submit=submit novalidate>
+            <h3>{title}</h3>
+            <FormError failure=failure claimed=CLAIMED />
+            <TextField id="agent-name" label="Name" value=name errors=errors path="/name"
+                required=true maxlength="100" autocomplete="off" />
+            <TextField id="agent-description" label="Description" value=description
+                errors=errors path="/description" />
+            <div class="field-row">
+                <div class="field">
+                    <label for="agent-provider">"Provider"</label>
+                    <select
+                        id="agent-provider"
+                        on:change=move |ev| {
+                            provider_id.set(event_target_value(&ev).parse::<Uuid>().ok())
+                        }
+                    >
+                        {provider_options}
+                    </select>
+                    <Show when=no_providers>
+                        <p class="hint">
+                            "No providers yet: " <a href="/providers">"add one first"</a> "."
+                        </p>
+                    </Show>
+                    <FieldErrors errors=errors path="/provider_id" />
+                </div>
+                <TextField id="agent-model" label="Model" value=model errors=errors path="/model"
+                    required=true autocomplete="off" list="agent-model-options">
+                    <datalist id="agent-model-options">
+                        {move || {
+                            models()
+                                .into_iter()
+                                .map(|m| view! { <option value=m></option> })
+                                .collect_view()
+                        }}
+                    </datalist>
+                    <p class="hint">{model_hint}</p>
+                </TextField>
+            </div>
+            <TextField id="agent-system-prompt" label="System prompt" value=system_prompt
+                errors=errors path="/system_prompt" required=true rows=5 />
+            <TextField id="agent-user-prompt" label="User prompt template (optional)"
+                value=user_prompt errors=errors path="/user_prompt" rows=3
+                placeholder="Classify this text: {{ text }}">
+                <p class="hint">
+                    "A minijinja template rendered with the run input ({{ input }}, or its fields such as {{ text }}). Empty sends the input as JSON."
+                </p>
+            </TextField>
+            <div class="field-row field-row-4">
+                <NumberField id="agent-temperature" label="Temperature" value=temperature errors=errors path="/temperature" step="0.1" placeholder="default" />
+                <NumberField id="agent-max-tokens" label="Max tokens" value=max_tokens errors=errors path="/max_tokens" step="1" placeholder="default" />
+                <NumberField id="agent-max-retries" label="Max retries" value=max_retries errors=errors path="/max_retries" step="1" placeholder="2" />
+                <NumberField id="agent-timeout" label="Timeout (s)" value=timeout errors=errors path="/timeout_secs" step="1" placeholder="120" />
+            </div>
+            <div class="actions">
+                <button type="submit" id="agent-save" class="btn btn-primary" disabled=move || saving.get()>
+                    {move || if saving.get() { "Saving…" } else { "Save agent" }}
+                </button>
+                <button type="button" class="btn" on:click=move |_| on_done()>
+                    "Cancel"
+                </button>
+            </div>
+        </form>
+    }
+}
+
+#[component]
+fn NumberField(
+    id: &'static str,
+    label: &'static str,
+    value: RwSignal<String>,
+    errors: RwSignal<Vec<FieldError>>,
+    path: &'static str,
+    step: &'static str,
+    placeholder: &'static str,
+) -> impl IntoView {
+    view! {
+        <div class="field">
+            <label for=id>{label}</label>
+            <input
+                id=id
+                type="number"
+                inputmode="decimal"
+                step=step
+                min="0"
+                placeholder=placeholder
+                prop:value=move || value.get()
+                on:input=move |ev| value.set(event_target_value(&ev))
+            />
+            <FieldErrors errors=errors path=path />
+        </div>
+    }
+}
+
+/// The server's defaults, named here so the form shows what an empty field means.
+mod defaults {
+    pub const MAX_RETRIES: u32 = 2;
+    pub const TIMEOUT_SECS: u32 = 120;
+}
