@@ -8,8 +8,9 @@ use migration::{Migrator, sea_orm_migration::MigratorTrait};
 
 use crate::config::{Cli, Command, KeysAction, MigrateAction};
 use crate::db::connect::connect;
+use crate::services::providers::rotate_keys;
 use crate::startup::{open_database, open_keyring, redact_url};
-use crate::{Application, Config, keys, routes, secrets};
+use crate::{Application, Config, routes, secrets};
 
 /// Runs one command line. Output meant for the user goes to `out` (standard output in the
 /// binary, a buffer in tests).
@@ -96,7 +97,7 @@ async fn keys_command(
         KeysAction::Rotate => {
             let keyring = open_keyring(config)?;
             let db = open_database(config).await?;
-            let report = keys::rotate(&db, &keyring).await?;
+            let report = rotate_keys(&db, &keyring).await?;
             writeln!(
                 out,
                 "re-encrypted {}, already current {}, changed concurrently {}, unreadable {}",

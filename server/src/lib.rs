@@ -11,7 +11,6 @@ pub mod domain;
 pub mod error;
 pub mod events;
 pub mod extract;
-pub mod keys;
 pub mod llm;
 pub mod outbound;
 pub mod registry;

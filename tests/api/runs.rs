@@ -408,6 +408,7 @@ async fn runs_left_unfinished_by_a_stop_fail_as_interrupted(backend: Backend) {
         .await
         .id();
     openai.wait_for_requests(1, Duration::from_secs(10)).await;
+    // A graceful stop gives the run its grace period, then interrupts it and says so.
     let (config, dir, pg) = app.stop().await;
     let app = TestApp::start(config, dir, pg).await;
     let run = app.get(&format!("/api/runs/{id}")).await.json();
@@ -416,6 +417,47 @@ async fn runs_left_unfinished_by_a_stop_fail_as_interrupted(backend: Backend) {
         run["error"].as_str().unwrap().starts_with("interrupted"),
         "{run}"
     );
+    let events = app.get(&format!("/api/runs/{id}/events")).await.json();
+    let last = events.as_array().unwrap().last().cloned().unwrap();
+    assert_eq!(
+        (last["kind"].as_str(), &last["data"]["status"]),
+        (Some("status"), &json!("failed"))
+    );
+}
+
+async fn runs_a_crash_left_unfinished_fail_as_interrupted_at_the_next_start(backend: Backend) {
+    let openai = fakes::openai::start().await;
+    openai.set_default_reply(Reply::Text(VALID.to_owned()));
+    let app = TestApp::spawn(backend).await;
+    let url = on_openai(&app, &openai, json!({})).await;
+    let running = app.post(&url, &input()).await.id();
+    let queued = app.post(&url, &input()).await.id();
+    // What a killed process leaves behind: rows still queued or running that nothing executes.
+    let db = agentry::db::connect::connect(&app.config.database_url())
+        .await
+        .unwrap();
+    use sea_orm::{ConnectionTrait, Statement};
+    for (id, status) in [(running, "running"), (queued, "queued")] {
+        db.execute_raw(Statement::from_sql_and_values(
+            db.get_database_backend(),
+            "UPDATE runs SET status = $1, error = NULL, finished_at = NULL WHERE id = $2",
+            [status.into(), id.into()],
+        ))
+        .await
+        .unwrap();
+    }
+    db.close().await.unwrap();
+    let (config, dir, pg) = app.stop().await;
+    let app = TestApp::start(config, dir, pg).await;
+    for id in [running, queued] {
+        let run = app.get(&format!("/api/runs/{id}")).await.json();
+        assert_eq!(run["status"], "failed", "{run}");
+        assert!(
+            run["error"].as_str().unwrap().starts_with("interrupted"),
+            "{run}"
+        );
+        assert!(run["finished_at"].is_string(), "{run}");
+    }
 }
 
 async fn runs_are_listed_newest_first_with_filters(backend: Backend) {
@@ -481,5 +523,6 @@ db_tests!(
     a_template_variable_the_input_lacks_is_422,
     status_only_moves_forward,
     runs_left_unfinished_by_a_stop_fail_as_interrupted,
+    runs_a_crash_left_unfinished_fail_as_interrupted_at_the_next_start,
     runs_are_listed_newest_first_with_filters,
 );

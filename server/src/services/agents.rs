@@ -152,14 +152,22 @@ impl Agents {
 /// fixed number of queries. Best effort: the change itself is committed, so a failed read
 /// only costs the events.
 pub(super) async fn publish_changed(db: &DatabaseConnection, events: &EventHub, ids: &[Uuid]) {
-    let views = match agents::find_many(db, ids).await {
-        Ok(rows) => views::agents(db, rows).await,
-        Err(err) => Err(err),
-    };
-    match views {
+    match agents::find_many(db, ids).await {
+        Ok(rows) => publish_rows(db, events, rows).await,
+        Err(err) => tracing::warn!(error = %err, "agent events not published"),
+    }
+}
+
+/// Like `publish_changed`, for rows the caller has already read.
+pub(super) async fn publish_rows(
+    db: &DatabaseConnection,
+    events: &EventHub,
+    rows: Vec<agents::Model>,
+) {
+    match views::agents(db, rows).await {
         Ok(views) => {
-            for agent in views {
-                events.publish(Topic::Agents, EventKind::Updated, agent.id, &agent);
+            for view in views {
+                events.publish(Topic::Agents, EventKind::Updated, view.id, &view);
             }
         }
         Err(err) => tracing::warn!(error = %err, "agent events not published"),

@@ -72,7 +72,7 @@ impl Assignments {
             agents::find(&self.db, agent_id),
             tasks::find(&self.db, task_id),
         )?;
-        agent.ok_or_else(|| not_found("agent", agent_id))?;
+        let agent = agent.ok_or_else(|| not_found("agent", agent_id))?;
         let task = task.ok_or_else(|| not_found("task", task_id))?;
         let link = assignments::Model {
             agent_id,
@@ -92,11 +92,15 @@ impl Assignments {
                     None => Error::Db(err),
                 })?;
         tracing::info!("task assigned");
-        self.publish(agent_id, task_id).await;
+        let summary = task.to_summary();
+        // The agent lists its tasks and the task its agents: both views changed. Their rows
+        // are at hand; only what the views add is read.
+        super::agents::publish_rows(&self.db, &self.events, vec![agent]).await;
+        super::tasks::publish_rows(&self.db, &self.events, vec![task]).await;
         Ok(Assignment {
             agent_id,
             task_id,
-            task: task.to_summary(),
+            task: summary,
             created_at: saved.created_at,
         })
     }
@@ -111,14 +115,10 @@ impl Assignments {
             });
         }
         tracing::info!("task unassigned");
-        self.publish(agent_id, task_id).await;
-        Ok(())
-    }
-
-    /// The agent lists its tasks and the task its agents: both views changed.
-    async fn publish(&self, agent_id: Uuid, task_id: Uuid) {
+        // The agent lists its tasks and the task its agents: both views changed.
         super::agents::publish_changed(&self.db, &self.events, &[agent_id]).await;
         super::tasks::publish_changed(&self.db, &self.events, &[task_id]).await;
+        Ok(())
     }
 }
 

@@ -125,14 +125,22 @@ impl Tasks {
 /// fixed number of queries. Best effort: the change itself is committed, so a failed read
 /// only costs the events.
 pub(super) async fn publish_changed(db: &DatabaseConnection, events: &EventHub, ids: &[Uuid]) {
-    let views = match tasks::find_many(db, ids).await {
-        Ok(rows) => views::tasks(db, rows).await,
-        Err(err) => Err(err),
-    };
-    match views {
+    match tasks::find_many(db, ids).await {
+        Ok(rows) => publish_rows(db, events, rows).await,
+        Err(err) => tracing::warn!(error = %err, "task events not published"),
+    }
+}
+
+/// Like `publish_changed`, for rows the caller has already read.
+pub(super) async fn publish_rows(
+    db: &DatabaseConnection,
+    events: &EventHub,
+    rows: Vec<tasks::Model>,
+) {
+    match views::tasks(db, rows).await {
         Ok(views) => {
-            for task in views {
-                events.publish(Topic::Tasks, EventKind::Updated, task.id, &task);
+            for view in views {
+                events.publish(Topic::Tasks, EventKind::Updated, view.id, &view);
             }
         }
         Err(err) => tracing::warn!(error = %err, "task events not published"),

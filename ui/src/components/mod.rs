@@ -1,5 +1,6 @@
 //! Reusable views shared by several pages.
 
+mod confirm_delete;
 mod empty_state;
 mod error_banner;
 mod field_errors;
@@ -11,6 +12,7 @@ mod status_badge;
 mod text_field;
 mod token_dialog;
 
+pub use confirm_delete::ConfirmDelete;
 pub use empty_state::EmptyState;
 pub use error_banner::{Banner, ErrorBanner};
 pub use field_errors::{FieldErrors, FormError};

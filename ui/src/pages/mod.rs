@@ -11,8 +11,12 @@ pub use playground::PlaygroundPage;
 pub use providers::ProvidersPage;
 pub use tasks::TasksPage;
 
+use contracts::FieldError;
 use leptos::prelude::*;
 use uuid::Uuid;
+
+use crate::api::ApiError;
+use crate::store::{Item, Live};
 
 /// Which form a page shows above its list.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -63,4 +67,39 @@ fn scroll_to_top() {
 fn optional(text: &str) -> Option<String> {
     let text = text.trim();
     (!text.is_empty()).then(|| text.to_owned())
+}
+
+/// The state every create/edit form keeps about its save: in flight, the failure and the
+/// field errors the server sent.
+#[derive(Clone, Copy)]
+struct SaveState {
+    saving: RwSignal<bool>,
+    failure: RwSignal<Option<ApiError>>,
+    errors: RwSignal<Vec<FieldError>>,
+}
+
+impl SaveState {
+    fn new() -> SaveState {
+        SaveState {
+            saving: RwSignal::new(false),
+            failure: RwSignal::new(None),
+            errors: RwSignal::new(Vec::new()),
+        }
+    }
+
+    /// Applies the server's answer to a save: the saved item goes into the live list at once
+    /// and the form closes, or the form shows the field errors and the failure.
+    fn finish<T: Item>(self, result: Result<T, ApiError>, live: Live<T>, on_done: impl Fn()) {
+        self.saving.set(false);
+        match result {
+            Ok(item) => {
+                live.merge(item);
+                on_done();
+            }
+            Err(e) => {
+                self.errors.set(e.errors.clone());
+                self.failure.set(Some(e));
+            }
+        }
+    }
 }

@@ -1,15 +1,16 @@
 //! Providers section: the LLM endpoints agents use, their live connectivity status, and the
 //! form to add or change one.
 
-use contracts::{Agent, CreateProvider, FieldError, Provider, ProviderKind, Topic, UpdateProvider};
+use contracts::{Agent, CreateProvider, Provider, ProviderKind, Topic, UpdateProvider};
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 use uuid::Uuid;
 
-use super::{Editing, edit_in_form, optional, page_head};
-use crate::api::{self, ApiError};
+use super::{Editing, SaveState, edit_in_form, optional, page_head};
+use crate::api;
 use crate::components::{
-    Banner, EmptyState, FieldErrors, FormError, StatusBadge, TextField, list_body, use_clock,
+    Banner, ConfirmDelete, EmptyState, FieldErrors, FormError, StatusBadge, TextField, list_body,
+    use_clock,
 };
 use crate::store::{self, Live};
 
@@ -115,7 +116,7 @@ fn ProviderCard(
             checking.set(false);
         });
     };
-    let delete = move |_| {
+    let delete = move || {
         spawn_local(async move {
             match api::delete_provider(id).await {
                 Ok(()) => live.remove(id),
@@ -197,24 +198,8 @@ fn ProviderCard(
                     "Delete"
                 </button>
             </div>
-            <Show when=move || confirming.get()>
-                <div class="confirm" role="alertdialog" aria-label="Confirm delete">
-                    <p>{delete_text}</p>
-                    <div class="actions">
-                        <button
-                            type="button"
-                            class="btn btn-danger"
-                            data-testid="confirm-delete"
-                            on:click=delete
-                        >
-                            "Delete provider"
-                        </button>
-                        <button type="button" class="btn" on:click=move |_| confirming.set(false)>
-                            "Cancel"
-                        </button>
-                    </div>
-                </div>
-            </Show>
+            <ConfirmDelete open=confirming text=Signal::derive(delete_text) confirm_label="Delete provider"
+                on_confirm=delete />
         </article>
     }
 }
@@ -246,9 +231,12 @@ fn ProviderForm(
             .unwrap_or_default(),
     );
     let api_key = RwSignal::new(String::new());
-    let failure = RwSignal::new(None::<ApiError>);
-    let errors = RwSignal::new(Vec::<FieldError>::new());
-    let saving = RwSignal::new(false);
+    let save = SaveState::new();
+    let SaveState {
+        saving,
+        failure,
+        errors,
+    } = save;
 
     let submit = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
@@ -279,17 +267,7 @@ fn ProviderForm(
                     api::create_provider(&body).await
                 }
             };
-            saving.set(false);
-            match result {
-                Ok(provider) => {
-                    live.merge(provider);
-                    on_done();
-                }
-                Err(e) => {
-                    errors.set(e.errors.clone());
-                    failure.set(Some(e));
-                }
-            }
+            save.finish(result, live, on_done);
         });
     };
 

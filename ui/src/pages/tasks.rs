@@ -1,14 +1,16 @@
 //! Tasks section: what goes into a run and what must come out, edited as schema cards.
 
-use contracts::{CreateTask, FieldError, Task, Topic};
+use contracts::{CreateTask, Task, Topic};
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 use uuid::Uuid;
 
-use super::{Editing, edit_in_form, page_head};
-use crate::api::{self, ApiError};
+use super::{Editing, SaveState, edit_in_form, page_head};
+use crate::api;
 use crate::components::schema_editor::{Node, summary};
-use crate::components::{Banner, EmptyState, FormError, SchemaEditor, TextField, list_body};
+use crate::components::{
+    Banner, ConfirmDelete, EmptyState, FormError, SchemaEditor, TextField, list_body,
+};
 use crate::store::{self, Live};
 
 #[component]
@@ -63,7 +65,7 @@ fn TaskCard(initial: Task, live: Live<Task>, on_edit: impl Fn(Uuid) + 'static) -
     let task = Signal::derive(move || live.find(id).unwrap_or_else(|| initial.clone()));
     let banner = Banner::get();
     let confirming = RwSignal::new(false);
-    let delete = move |_| {
+    let delete = move || {
         spawn_local(async move {
             match api::delete_task(id).await {
                 Ok(()) => live.remove(id),
@@ -122,30 +124,15 @@ fn TaskCard(initial: Task, live: Live<Task>, on_edit: impl Fn(Uuid) + 'static) -
                     "Delete"
                 </button>
             </div>
-            <Show when=move || confirming.get()>
-                <div class="confirm" role="alertdialog" aria-label="Confirm delete">
-                    <p>
-                        {move || if assigned() {
-                            "This task is assigned to agents: unassign it from them first (Agents → Manage tasks)."
-                        } else {
-                            "Delete this task? Its past runs stay."
-                        }}
-                    </p>
-                    <div class="actions">
-                        <button
-                            type="button"
-                            class="btn btn-danger"
-                            data-testid="confirm-delete"
-                            on:click=delete
-                        >
-                            "Delete task"
-                        </button>
-                        <button type="button" class="btn" on:click=move |_| confirming.set(false)>
-                            "Cancel"
-                        </button>
-                    </div>
-                </div>
-            </Show>
+            <ConfirmDelete open=confirming text=Signal::derive(move || {
+                    if assigned() {
+                        "This task is assigned to agents: unassign it from them first (Agents → Manage tasks)."
+                    } else {
+                        "Delete this task? Its past runs stay."
+                    }
+                    .to_owned()
+                }) confirm_label="Delete task"
+                on_confirm=delete />
         </article>
     }
 }
@@ -188,9 +175,12 @@ fn TaskForm(
             .as_ref()
             .map_or_else(Node::object, |t| Node::from_json(&t.response_schema)),
     );
-    let failure = RwSignal::new(None::<ApiError>);
-    let errors = RwSignal::new(Vec::<FieldError>::new());
-    let saving = RwSignal::new(false);
+    let save = SaveState::new();
+    let SaveState {
+        saving,
+        failure,
+        errors,
+    } = save;
 
     let submit = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
@@ -206,17 +196,7 @@ fn TaskForm(
                 Some(id) => api::update_task(id, &body).await,
                 None => api::create_task(&body).await,
             };
-            saving.set(false);
-            match result {
-                Ok(task) => {
-                    live.merge(task);
-                    on_done();
-                }
-                Err(e) => {
-                    errors.set(e.errors.clone());
-                    failure.set(Some(e));
-                }
-            }
+            save.finish(result, live, on_done);
         });
     };
     let title = if id.is_some() {

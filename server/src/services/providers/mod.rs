@@ -2,6 +2,7 @@
 //! `llm_providers` table's writes and every event on topic `providers`; keys are sealed here
 //! before they are stored, bound to their row.
 
+mod keys;
 mod validator;
 
 use std::sync::Arc;
@@ -15,6 +16,7 @@ use serde_json::json;
 use tracing::field::{Empty, display};
 use uuid::Uuid;
 
+pub use keys::{RotationReport, rotate_keys};
 pub use validator::{Validator, ValidatorSettings};
 
 use crate::db::providers::{self, Model};

@@ -6,10 +6,10 @@ use leptos::prelude::*;
 use leptos::task::spawn_local;
 use uuid::Uuid;
 
-use crate::api::{self, ApiError};
+use crate::api;
 use crate::components::{FieldErrors, FormError, TextField};
-use crate::pages::optional;
 use crate::pages::providers::kind_label;
+use crate::pages::{SaveState, optional};
 use crate::store::Live;
 
 const CLAIMED: &[&str] = &[
@@ -79,9 +79,12 @@ pub(super) fn AgentForm(
             provider_id.set(Some(first));
         }
     });
-    let failure = RwSignal::new(None::<ApiError>);
-    let errors = RwSignal::new(Vec::<FieldError>::new());
-    let saving = RwSignal::new(false);
+    let save = SaveState::new();
+    let SaveState {
+        saving,
+        failure,
+        errors,
+    } = save;
 
     let submit = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
@@ -122,17 +125,7 @@ pub(super) fn AgentForm(
                 Some(id) => api::update_agent(id, &body).await,
                 None => api::create_agent(&body).await,
             };
-            saving.set(false);
-            match result {
-                Ok(agent) => {
-                    live.merge(agent);
-                    on_done();
-                }
-                Err(e) => {
-                    errors.set(e.errors.clone());
-                    failure.set(Some(e));
-                }
-            }
+            save.finish(result, live, on_done);
         });
     };
 

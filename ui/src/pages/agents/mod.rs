@@ -13,7 +13,7 @@ use form::AgentForm;
 use super::providers::kind_label;
 use super::{Editing, edit_in_form, page_head};
 use crate::api;
-use crate::components::{Banner, EmptyState, list_body};
+use crate::components::{Banner, ConfirmDelete, EmptyState, list_body};
 use crate::router::{Route, link, use_router};
 use crate::store::{self, Live};
 
@@ -90,7 +90,7 @@ fn AgentCard(
     let managing = RwSignal::new(false);
     let confirming = RwSignal::new(false);
 
-    let delete = move |_| {
+    let delete = move || {
         spawn_local(async move {
             match api::delete_agent(id).await {
                 Ok(()) => live.remove(id),
@@ -172,24 +172,8 @@ fn AgentCard(
                     "Delete"
                 </button>
             </div>
-            <Show when=move || confirming.get()>
-                <div class="confirm" role="alertdialog" aria-label="Confirm delete">
-                    <p>"Delete this agent and its task assignments? Its past runs stay."</p>
-                    <div class="actions">
-                        <button
-                            type="button"
-                            class="btn btn-danger"
-                            data-testid="confirm-delete"
-                            on:click=delete
-                        >
-                            "Delete agent"
-                        </button>
-                        <button type="button" class="btn" on:click=move |_| confirming.set(false)>
-                            "Cancel"
-                        </button>
-                    </div>
-                </div>
-            </Show>
+            <ConfirmDelete open=confirming text="Delete this agent and its task assignments? Its past runs stay." confirm_label="Delete agent"
+                on_confirm=delete />
             <Show when=move || managing.get()>
                 <TaskAssignments agent=agent live=live tasks=tasks />
             </Show>

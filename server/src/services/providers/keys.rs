@@ -1,4 +1,5 @@
-//! Key rotation: re-encrypts every stored secret with the current key.
+//! Key rotation (`agentry keys rotate`): re-encrypts every stored provider key with the
+//! current encryption key. Offline, like every CLI command: nothing is published.
 
 use sea_orm::{ConnectionTrait, DbErr};
 use uuid::Uuid;
@@ -19,7 +20,10 @@ pub struct RotationReport {
 /// compare-and-swap update, so an interrupted rotation leaves each secret readable (old or new
 /// key) and can simply be run again. Secrets already current are decrypted too, so a clean
 /// report proves every secret is readable with the configured keys.
-pub async fn rotate(db: &impl ConnectionTrait, keyring: &Keyring) -> Result<RotationReport, DbErr> {
+pub async fn rotate_keys(
+    db: &impl ConnectionTrait,
+    keyring: &Keyring,
+) -> Result<RotationReport, DbErr> {
     let mut report = RotationReport::default();
     for provider in providers::with_keys(db).await? {
         let Some(blob) = provider.api_key_ciphertext else {
