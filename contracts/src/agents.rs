@@ -35,29 +35,76 @@ pub struct Agent {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct CreateAgent {
-    /// Unique, 1–100 characters.
+    /// Unique, 1–100 characters, no control characters, not blank; stored trimmed.
+    #[cfg_attr(
+        feature = "openapi",
+        schema(
+            max_length = 100,
+            pattern = r"^[^\x00-\x1F\x7F-\x9F]*[^\x00-\x20\x7F-\xA0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000][^\x00-\x1F\x7F-\x9F]*$"
+        )
+    )]
     pub name: String,
+    /// At most 2,000 characters.
     #[serde(default)]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(max_length = 2000, pattern = r"^[^\x00]*$")
+    )]
     pub description: String,
-    /// An active provider.
+    /// An active provider (or the agent's current one, even if it was deleted since).
     pub provider_id: Uuid,
+    /// The provider's model id: 1–200 characters, no control characters, not blank; stored
+    /// trimmed.
+    #[cfg_attr(
+        feature = "openapi",
+        schema(
+            max_length = 200,
+            pattern = r"^[^\x00-\x1F\x7F-\x9F]*[^\x00-\x20\x7F-\xA0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000][^\x00-\x1F\x7F-\x9F]*$"
+        )
+    )]
     pub model: String,
-    /// Required, not blank.
+    /// Required, not blank, at most 65,536 characters.
+    #[cfg_attr(
+        feature = "openapi",
+        schema(
+            max_length = 65536,
+            pattern = r"^[^\x00]*[^\x00\t\n\x0B\x0C\r \x85\xA0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000][^\x00]*$"
+        )
+    )]
     pub system_prompt: String,
-    /// minijinja template; its syntax is checked when saved.
+    /// A minijinja template rendered with the run input, at most 65,536 characters; its syntax
+    /// is checked when saved (422 on `/user_prompt` when it does not compile).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(max_length = 65536, pattern = r"^[^\x00]*$")
+    )]
     pub user_prompt: Option<String>,
     /// 0–2; absent uses the provider's default.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(minimum = 0, maximum = 2))]
     pub temperature: Option<f64>,
-    /// Greater than 0; absent uses the provider's default.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// 1–1,000,000; absent uses the provider's default.
+    #[serde(
+        default,
+        deserialize_with = "crate::rules::int::opt_u32",
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 1000000))]
     pub max_tokens: Option<u32>,
     /// Repair attempts after invalid output, 0–10 (default 2).
-    #[serde(default = "default_max_retries")]
+    #[serde(
+        default = "default_max_retries",
+        deserialize_with = "crate::rules::int::u32"
+    )]
+    #[cfg_attr(feature = "openapi", schema(minimum = 0, maximum = 10))]
     pub max_retries: u32,
     /// Bound on a whole run, 1–3600 seconds (default 120).
-    #[serde(default = "default_timeout_secs")]
+    #[serde(
+        default = "default_timeout_secs",
+        deserialize_with = "crate::rules::int::u32"
+    )]
+    #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 3600))]
     pub timeout_secs: u32,
 }
 

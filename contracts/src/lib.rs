@@ -8,6 +8,7 @@ mod assignments;
 mod common;
 mod problem;
 mod providers;
+pub mod rules;
 mod runs;
 mod tasks;
 mod wire;

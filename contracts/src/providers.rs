@@ -86,14 +86,34 @@ pub struct Provider {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct CreateProvider {
-    /// Unique among active providers, 1–100 characters.
+    /// Unique among active providers, 1–100 characters, no control characters, not blank;
+    /// stored trimmed.
+    #[cfg_attr(
+        feature = "openapi",
+        schema(
+            max_length = 100,
+            pattern = r"^[^\x00-\x1F\x7F-\x9F]*[^\x00-\x20\x7F-\xA0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000][^\x00-\x1F\x7F-\x9F]*$"
+        )
+    )]
     pub name: String,
     pub kind: ProviderKind,
-    /// Required for `ollama` and `openai_compatible`; optional override for the others.
+    /// Required for `ollama` and `openai_compatible`; optional override for the others. An
+    /// `http` or `https` URL with a host and no user name, password, query or fragment, at most
+    /// 2,048 characters, that the outbound policy allows (422 on `/base_url` otherwise).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(max_length = 2048))]
     pub base_url: Option<String>,
-    /// Required for `openai`, `anthropic` and `gemini`. Write-only.
+    /// Required for `openai`, `anthropic` and `gemini` (422 on `/api_key` without it).
+    /// Write-only. At most 4,096 characters, no whitespace or control characters inside;
+    /// surrounding whitespace is trimmed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(
+            max_length = 4096,
+            pattern = r"^[\t\n\x0B\x0C\r \x85\xA0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000]*[^\x00-\x20\x7F-\xA0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000]+[\t\n\x0B\x0C\r \x85\xA0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000]*$"
+        )
+    )]
     pub api_key: Option<String>,
 }
 
@@ -103,11 +123,30 @@ pub struct CreateProvider {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct UpdateProvider {
+    /// As on create.
+    #[cfg_attr(
+        feature = "openapi",
+        schema(
+            max_length = 100,
+            pattern = r"^[^\x00-\x1F\x7F-\x9F]*[^\x00-\x20\x7F-\xA0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000][^\x00-\x1F\x7F-\x9F]*$"
+        )
+    )]
     pub name: String,
     pub kind: ProviderKind,
+    /// As on create.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(max_length = 2048))]
     pub base_url: Option<String>,
+    /// Absent keeps the stored key, except when the endpoint's scheme, host or port changes
+    /// (422 on `/api_key`). Otherwise as on create.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(
+            max_length = 4096,
+            pattern = r"^[\t\n\x0B\x0C\r \x85\xA0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000]*[^\x00-\x20\x7F-\xA0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000]+[\t\n\x0B\x0C\r \x85\xA0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000]*$"
+        )
+    )]
     pub api_key: Option<String>,
 }
 

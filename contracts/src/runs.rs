@@ -119,7 +119,10 @@ pub struct RunQuery {
     pub task_id: Option<Uuid>,
     pub status: Option<RunStatus>,
     /// Items per page, 1–200 (default 50).
+    #[cfg_attr(feature = "openapi", param(minimum = 1, maximum = 200))]
     pub limit: Option<u64>,
+    /// Items to skip, 0–1,000,000,000 (default 0).
+    #[cfg_attr(feature = "openapi", param(minimum = 0, maximum = 1000000000))]
     pub offset: Option<u64>,
 }
 

@@ -168,6 +168,28 @@ impl IntoResponse for ApiError {
     }
 }
 
+/// The answer to a request whose handler panicked: a 500 problem like any other internal error,
+/// and the panic message in the log (inside the request's span, so with its id). The fix for a
+/// panic is to not panic; this only keeps the connection from being dropped without an answer.
+pub fn panicked(payload: Box<dyn std::any::Any + Send + 'static>) -> Response {
+    let message = payload
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a non-string panic payload".to_owned());
+    tracing::error!(panic = %message, "request handler panicked");
+    let body = serde_json::to_vec(&ApiError::internal(Panicked).problem()).unwrap_or_default();
+    let mut response = (StatusCode::INTERNAL_SERVER_ERROR, body).into_response();
+    response
+        .headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
+    response
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("the request handler panicked")]
+struct Panicked;
+
 /// Displays an error with its whole `source()` chain, for the one log line a 5xx gets.
 pub struct ErrorChain<'a>(pub &'a (dyn std::error::Error + 'static));
 
@@ -235,6 +257,7 @@ impl From<tasks::Error> for ApiError {
 impl From<assignments::Error> for ApiError {
     fn from(err: assignments::Error) -> ApiError {
         match err {
+            assignments::Error::Invalid(invalid) => invalid.into(),
             assignments::Error::NotFound { resource, id } => ApiError::not_found(resource, id),
             assignments::Error::Duplicate => ApiError::DuplicateAssignment,
             assignments::Error::Db(err) => err.into(),

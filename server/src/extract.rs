@@ -6,6 +6,7 @@ use axum::http::{StatusCode, header, request::Parts};
 use contracts::FieldError;
 use serde::de::DeserializeOwned;
 
+use crate::domain::fields::escape_pointer;
 use crate::error::ApiError;
 
 /// Largest request body accepted anywhere (DESIGN §3: 413 above it).
@@ -116,11 +117,6 @@ fn to_pointer(path: &serde_path_to_error::Path) -> String {
         }
     }
     pointer
-}
-
-/// RFC 6901 escaping of one pointer segment.
-pub fn escape_pointer(segment: &str) -> String {
-    segment.replace('~', "~0").replace('/', "~1")
 }
 
 /// `Path<T>` whose rejection is a problem: an id that does not parse cannot name a resource,

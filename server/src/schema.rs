@@ -5,7 +5,7 @@ use contracts::FieldError;
 use jsonschema::{PatternOptions, Validator};
 use serde_json::Value;
 
-use crate::extract::escape_pointer;
+use crate::domain::fields::escape_pointer;
 
 pub const MAX_SCHEMA_BYTES: usize = 64 * 1024;
 pub const MAX_SCHEMA_DEPTH: usize = 32;

@@ -14,6 +14,7 @@ use axum::middleware;
 use axum::serve::ListenerExt;
 use sea_orm::DatabaseConnection;
 use tokio::net::TcpListener;
+use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::TraceLayer;
@@ -176,6 +177,8 @@ pub fn app(state: AppState) -> Router {
             auth::require_token,
         ))
         .with_state(state)
+        // Inside the trace span: a panic is logged with the request's id.
+        .layer(CatchPanicLayer::custom(crate::error::panicked))
         .layer(SetResponseHeaderLayer::if_not_present(
             HeaderName::from_static("x-content-type-options"),
             HeaderValue::from_static("nosniff"),

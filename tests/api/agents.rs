@@ -133,9 +133,15 @@ async fn create_rejects_invalid_bodies_naming_the_field(backend: Backend) {
 async fn provider_must_exist_and_be_active(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let missing = uuid::Uuid::now_v7();
-    app.create_agent(&agent_body("a", missing))
+    let paths = app
+        .create_agent(&agent_body("a", missing))
         .await
-        .assert_problem(404, "not_found");
+        .assert_problem(422, "validation_failed");
+    assert_eq!(
+        paths,
+        ["/provider_id"],
+        "a body field naming no provider is a 422"
+    );
 
     let provider = app.ollama_provider("p").await;
     let first = app.agent_on("first", provider).await;

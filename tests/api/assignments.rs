@@ -43,7 +43,7 @@ async fn assign_list_and_unassign(backend: Backend) {
     assert_eq!(app.get(&tasks_path).await.json()["total"], 1);
 }
 
-async fn unknown_agent_or_task_is_404(backend: Backend) {
+async fn unknown_agent_is_404_and_unknown_task_is_422(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let provider = app.ollama_provider("p").await;
     let agent = app.agent_on("a", provider).await;
@@ -52,9 +52,11 @@ async fn unknown_agent_or_task_is_404(backend: Backend) {
     app.assign(nobody, task)
         .await
         .assert_problem(404, "not_found");
-    app.assign(agent, nobody)
+    let paths = app
+        .assign(agent, nobody)
         .await
-        .assert_problem(404, "not_found");
+        .assert_problem(422, "validation_failed");
+    assert_eq!(paths, ["/task_id"], "a body field naming no task is a 422");
     app.get(&format!("/api/agents/{nobody}/tasks"))
         .await
         .assert_problem(404, "not_found");
@@ -89,6 +91,6 @@ async fn deleting_an_agent_removes_its_assignments(backend: Backend) {
 
 db_tests!(
     assign_list_and_unassign,
-    unknown_agent_or_task_is_404,
+    unknown_agent_is_404_and_unknown_task_is_422,
     deleting_an_agent_removes_its_assignments,
 );

@@ -124,7 +124,7 @@ async fn every_documented_operation_and_status_is_exercised(backend: Backend) {
         .assert_status(409);
     app.create_agent(&agent_body("b", ghost))
         .await
-        .assert_status(404);
+        .assert_status(422);
     app.create_agent(&json!({"name": "b"}))
         .await
         .assert_status(422);
@@ -158,7 +158,8 @@ async fn every_documented_operation_and_status_is_exercised(backend: Backend) {
         .assert_status(404);
     app.assign(agent, task).await.assert_status(201);
     app.assign(agent, task).await.assert_status(409);
-    app.assign(agent, ghost).await.assert_status(404);
+    app.assign(agent, ghost).await.assert_status(422);
+    app.assign(ghost, task).await.assert_status(404);
     app.post(&at_path, &json!({"task": 1}))
         .await
         .assert_status(422);

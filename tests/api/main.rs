@@ -21,6 +21,7 @@ mod health;
 mod policy;
 mod providers;
 mod runs;
+mod schemathesis;
 mod tasks;
 mod validator;
 mod ws;

@@ -23,6 +23,32 @@ pub fn corrupt(what: &str, value: impl std::fmt::Display) -> DbErr {
     DbErr::Type(format!("stored {what} has an unexpected value `{value}`"))
 }
 
+/// Text that came from outside (a provider's answer, its model names) as both databases can
+/// store it: PostgreSQL refuses U+0000 in text and JSON, so it becomes U+FFFD. Input from API
+/// clients is refused instead (422); this is for what must be recorded anyway.
+pub fn storable(text: String) -> String {
+    if text.contains('\0') {
+        text.replace('\0', "\u{FFFD}")
+    } else {
+        text
+    }
+}
+
+/// `storable` for every string and key in a JSON value.
+pub fn storable_json(value: serde_json::Value) -> serde_json::Value {
+    use serde_json::Value;
+    match value {
+        Value::String(text) => Value::String(storable(text)),
+        Value::Array(items) => Value::Array(items.into_iter().map(storable_json).collect()),
+        Value::Object(map) => Value::Object(
+            map.into_iter()
+                .map(|(key, item)| (storable(key), storable_json(item)))
+                .collect(),
+        ),
+        other @ (Value::Null | Value::Bool(_) | Value::Number(_)) => other,
+    }
+}
+
 /// Stored counters are i64 (portable), wire counters unsigned.
 pub fn to_u64(value: i64) -> u64 {
     u64::try_from(value).unwrap_or(0)

@@ -210,10 +210,14 @@ pub async fn set_validation_result(
 ) -> Result<Option<Model>, DbErr> {
     let mut update = Entity::update_many()
         .col_expr(Column::ValidationStatus, Expr::value(Wire(result.status)))
-        .col_expr(Column::ValidationError, Expr::value(result.error))
+        .col_expr(
+            Column::ValidationError,
+            Expr::value(result.error.map(super::storable)),
+        )
         .col_expr(Column::LatencyMs, Expr::value(result.latency_ms))
         .col_expr(Column::ValidatedAt, Expr::value(Some(result.validated_at)));
     if let Some(models) = result.models {
+        let models: Vec<String> = models.into_iter().map(super::storable).collect();
         update = update.col_expr(Column::Models, Expr::value(serde_json::json!(models)));
     }
     Ok(update

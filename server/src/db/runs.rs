@@ -7,7 +7,7 @@ use sea_orm::entity::prelude::*;
 use sea_orm::{ConnectionTrait, DbErr, QueryOrder};
 use serde_json::Value;
 
-use super::{Wire, corrupt, to_u64};
+use super::{Wire, corrupt, storable, storable_json, to_u64};
 
 pub mod run {
     use contracts::RunStatus;
@@ -198,8 +198,11 @@ fn moving_to(
         update = update
             .col_expr(run::Column::FinishedAt, Expr::value(Some(now)))
             .col_expr(run::Column::Output, Expr::value(finish.output))
-            .col_expr(run::Column::RawOutput, Expr::value(finish.raw_output))
-            .col_expr(run::Column::Error, Expr::value(finish.error))
+            .col_expr(
+                run::Column::RawOutput,
+                Expr::value(finish.raw_output.map(storable)),
+            )
+            .col_expr(run::Column::Error, Expr::value(finish.error.map(storable)))
             .col_expr(run::Column::PromptTokens, Expr::value(finish.prompt_tokens))
             .col_expr(
                 run::Column::CompletionTokens,
@@ -223,7 +226,10 @@ pub async fn record_attempt(
 ) -> Result<Option<run::Model>, DbErr> {
     Ok(run::Entity::update_many()
         .col_expr(run::Column::Attempts, Expr::value(attempts))
-        .col_expr(run::Column::RawOutput, Expr::value(raw_output))
+        .col_expr(
+            run::Column::RawOutput,
+            Expr::value(raw_output.map(storable)),
+        )
         .filter(run::Column::Id.eq(id))
         .filter(run::Column::Status.eq(Wire(RunStatus::Running)))
         .exec_with_returning(db)
@@ -256,7 +262,7 @@ pub async fn append_events(
         id: sea_orm::ActiveValue::NotSet,
         run_id: sea_orm::ActiveValue::Set(run_id),
         kind: sea_orm::ActiveValue::Set(Wire(kind)),
-        data: sea_orm::ActiveValue::Set(data),
+        data: sea_orm::ActiveValue::Set(storable_json(data)),
         created_at: sea_orm::ActiveValue::Set(now),
     });
     event::Entity::insert_many(rows)

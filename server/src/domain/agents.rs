@@ -2,54 +2,32 @@
 
 use contracts::CreateAgent;
 
-use super::fields::{
-    Invalid, MAX_DESCRIPTION_CHARS, MAX_PROMPT_BYTES, Problems, check_name, check_text,
+use contracts::rules::{
+    MAX_DESCRIPTION_CHARS, MAX_MAX_TOKENS, MAX_MODEL_CHARS, MAX_NAME_CHARS, MAX_PROMPT_CHARS,
+    MAX_RETRIES, MAX_TEMPERATURE, MAX_TIMEOUT_SECS,
 };
 
-pub const MAX_MODEL_CHARS: usize = 200;
-pub const MAX_RETRIES: u32 = 10;
-pub const MAX_TIMEOUT_SECS: u32 = 3_600;
-pub const MAX_TEMPERATURE: f64 = 2.0;
-pub const MAX_MAX_TOKENS: u32 = 1_000_000;
+use super::fields::{Invalid, Problems, check_name, check_prompt, check_text};
 
 /// Checks everything about an agent body that needs no database. Returns it with the name and
 /// model trimmed.
 pub fn validate(mut input: CreateAgent) -> Result<CreateAgent, Invalid> {
     let mut problems = Problems::new();
-    input.name = check_name(&mut problems, "/name", &input.name);
+    input.name = check_name(&mut problems, "/name", &input.name, MAX_NAME_CHARS);
     check_text(
         &mut problems,
         "/description",
         &input.description,
         MAX_DESCRIPTION_CHARS,
     );
-
-    input.model = input.model.trim().to_owned();
-    if input.model.is_empty() {
-        problems.add("/model", "must not be empty");
-    } else if input.model.chars().count() > MAX_MODEL_CHARS {
-        problems.add(
-            "/model",
-            format!("must be at most {MAX_MODEL_CHARS} characters"),
-        );
-    }
-
-    if input.system_prompt.trim().is_empty() {
-        problems.add("/system_prompt", "is required and must not be blank");
-    } else if input.system_prompt.len() > MAX_PROMPT_BYTES {
-        problems.add(
-            "/system_prompt",
-            format!("must be at most {MAX_PROMPT_BYTES} bytes"),
-        );
-    }
-
+    input.model = check_name(&mut problems, "/model", &input.model, MAX_MODEL_CHARS);
+    check_prompt(&mut problems, "/system_prompt", &input.system_prompt);
     if let Some(template) = &input.user_prompt {
-        if template.len() > MAX_PROMPT_BYTES {
-            problems.add(
-                "/user_prompt",
-                format!("must be at most {MAX_PROMPT_BYTES} bytes"),
-            );
-        } else if let Err(message) = check_template(template) {
+        let before = problems.len();
+        check_text(&mut problems, "/user_prompt", template, MAX_PROMPT_CHARS);
+        if problems.len() == before
+            && let Err(message) = check_template(template)
+        {
             problems.add("/user_prompt", message);
         }
     }

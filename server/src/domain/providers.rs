@@ -2,11 +2,10 @@
 //! changed endpoint.
 
 use contracts::ProviderKind;
+use contracts::rules::{MAX_API_KEY_CHARS, MAX_NAME_CHARS};
 
 use super::fields::{Invalid, Problems, check_name};
 use super::urls::{origin, parse_base_url};
-
-pub const MAX_API_KEY_BYTES: usize = 4_096;
 
 /// A provider configuration that passed every check.
 #[derive(Debug)]
@@ -35,7 +34,7 @@ pub fn validate(
     stored: Option<&StoredProvider<'_>>,
 ) -> Result<ValidProvider, Invalid> {
     let mut problems = Problems::new();
-    let name = check_name(&mut problems, "/name", name);
+    let name = check_name(&mut problems, "/name", name, MAX_NAME_CHARS);
 
     let base_url = match base_url {
         Some(raw) => match parse_base_url(raw) {
@@ -96,19 +95,20 @@ pub fn effective_url(kind: ProviderKind, base_url: Option<&str>) -> Option<&str>
     base_url.or(kind.default_base_url())
 }
 
+/// `contracts::rules::API_KEY_PATTERN`, at most `MAX_API_KEY_CHARS` as sent; returns it trimmed.
 fn check_api_key(problems: &mut Problems, raw: &str) -> Option<String> {
+    if raw.chars().count() > MAX_API_KEY_CHARS {
+        problems.add(
+            "/api_key",
+            format!("must be at most {MAX_API_KEY_CHARS} characters"),
+        );
+        return None;
+    }
     let key = raw.trim();
     if key.is_empty() {
         problems.add(
             "/api_key",
             "must not be empty (omit it to keep the stored key)",
-        );
-        return None;
-    }
-    if key.len() > MAX_API_KEY_BYTES {
-        problems.add(
-            "/api_key",
-            format!("must be at most {MAX_API_KEY_BYTES} bytes"),
         );
         return None;
     }

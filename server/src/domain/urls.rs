@@ -1,18 +1,21 @@
 //! Provider endpoint URLs: syntax rules, and the origin a stored API key is bound to.
 
+use contracts::rules::MAX_URL_CHARS;
 use url::Url;
-
-pub const MAX_URL_BYTES: usize = 2_048;
 
 /// Parses and checks a provider base URL. Returns the normalised URL (no trailing slash) or a
 /// message for the user. Policy on which hosts may be reached lives with the outbound client.
 pub fn parse_base_url(raw: &str) -> Result<String, String> {
+    if raw.chars().count() > MAX_URL_CHARS {
+        return Err(format!("must be at most {MAX_URL_CHARS} characters"));
+    }
     let raw = raw.trim();
     if raw.is_empty() {
         return Err("must not be empty".to_owned());
     }
-    if raw.len() > MAX_URL_BYTES {
-        return Err(format!("must be at most {MAX_URL_BYTES} bytes"));
+    // The URL parser would silently drop some (tabs, newlines): refuse them all instead.
+    if raw.chars().any(char::is_control) {
+        return Err("must not contain control characters".to_owned());
     }
     let url = Url::parse(raw).map_err(|e| format!("is not a valid URL: {e}"))?;
     if !matches!(url.scheme(), "http" | "https") {
@@ -67,6 +70,8 @@ mod tests {
             ("http://example.com/?key=1", "query"),
             ("http://example.com/#x", "fragment"),
             ("javascript:alert(1)", "javascript scheme"),
+            ("http://exa\tmple.com", "tab inside"),
+            ("http://example.com/\u{0}", "NUL"),
         ];
         for (input, why) in table {
             assert!(

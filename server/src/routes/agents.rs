@@ -42,9 +42,8 @@ async fn list_agents(
     responses(
         (status = 201, description = "Created", body = Agent,
             headers(("Location" = String, description = "URL of the new agent"))),
-        (status = 404, description = "The provider does not exist", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "An agent has this name", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Invalid fields, or the provider was deleted", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid fields (see `errors`), or `provider_id` names no provider or a deleted one", body = Problem, content_type = "application/problem+json"),
         JsonBody,
     ))]
 async fn create_agent(
@@ -82,9 +81,9 @@ async fn get_agent(
     security((), ("bearer" = [])),
     responses(
         (status = 200, description = "Updated", body = Agent),
-        (status = 404, description = "No agent (or provider) with this id", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No agent with this id", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "Another agent has this name", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Invalid fields, or the new provider was deleted", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid fields (see `errors`), or `provider_id` names no provider or another deleted one", body = Problem, content_type = "application/problem+json"),
         JsonBody,
     ))]
 async fn update_agent(

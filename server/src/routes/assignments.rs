@@ -47,9 +47,9 @@ async fn list_agent_tasks(
     responses(
         (status = 201, description = "Assigned", body = Assignment,
             headers(("Location" = String, description = "URL of the assignment"))),
-        (status = 404, description = "No such agent or task", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No agent with this id", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "Already assigned", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Invalid fields", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid fields, or `task_id` names no task", body = Problem, content_type = "application/problem+json"),
         JsonBody,
     ))]
 async fn assign_task(

@@ -4,6 +4,7 @@
 mod agents;
 mod assignments;
 mod health;
+mod links;
 mod problems;
 mod providers;
 mod runs;
@@ -16,6 +17,7 @@ use axum::http::{HeaderMap, Method, Uri, header};
 use axum::response::{IntoResponse, Response};
 use axum::{Router, routing::get};
 use contracts::ListQuery;
+use contracts::rules::MAX_OFFSET;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 use utoipa_axum::router::OpenApiRouter;
@@ -69,7 +71,9 @@ fn documented() -> OpenApiRouter<AppState> {
 
 /// The OpenAPI document, generated from the routes (no database needed).
 pub fn openapi() -> utoipa::openapi::OpenApi {
-    documented().into_openapi()
+    let mut openapi = documented().into_openapi();
+    links::add(&mut openapi);
+    openapi
 }
 
 /// The OpenAPI document as pretty JSON with a trailing newline: the committed
@@ -82,7 +86,8 @@ pub fn openapi_json() -> String {
 
 /// The whole HTTP surface except middleware.
 pub fn router() -> Router<AppState> {
-    let (router, spec) = documented().split_for_parts();
+    let (router, mut spec) = documented().split_for_parts();
+    links::add(&mut spec);
     let mut spec_json = spec.to_pretty_json().unwrap_or_default();
     spec_json.push('\n');
     router
@@ -105,7 +110,7 @@ async fn fallback(method: Method, uri: Uri, headers: HeaderMap) -> Response {
     crate::assets::serve(method, uri, headers).await
 }
 
-/// Resolves `?limit&offset` to concrete values, rejecting out-of-range limits.
+/// Resolves `?limit&offset` to concrete values, rejecting out-of-range ones.
 fn page_params(query: ListQuery) -> Result<(u64, u64), ApiError> {
     let limit = query.limit.unwrap_or(ListQuery::DEFAULT_LIMIT);
     if limit == 0 || limit > ListQuery::MAX_LIMIT {
@@ -114,5 +119,11 @@ fn page_params(query: ListQuery) -> Result<(u64, u64), ApiError> {
             ListQuery::MAX_LIMIT
         )));
     }
-    Ok((limit, query.offset.unwrap_or(0)))
+    let offset = query.offset.unwrap_or(0);
+    if offset > MAX_OFFSET {
+        return Err(ApiError::InvalidParameter(format!(
+            "offset must be between 0 and {MAX_OFFSET}"
+        )));
+    }
+    Ok((limit, offset))
 }

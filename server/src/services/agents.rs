@@ -124,8 +124,10 @@ impl Agents {
         Ok(())
     }
 
-    /// The provider must exist (404) and be active (422) — unless the agent already uses it:
-    /// an agent on a soft-deleted provider can still be edited without being re-pointed.
+    /// The provider must exist and be active (422 on `/provider_id` otherwise) — unless the
+    /// agent already uses it: an agent on a soft-deleted provider can still be edited without
+    /// being re-pointed. (A 422, not a 404: the request names the agent; the provider is a
+    /// field of its body.)
     async fn provider_for(
         &self,
         provider_id: Uuid,
@@ -133,10 +135,7 @@ impl Agents {
     ) -> Result<providers::Model, Error> {
         let provider = providers::find(&self.db, provider_id)
             .await?
-            .ok_or(Error::NotFound {
-                resource: "provider",
-                id: provider_id,
-            })?;
+            .ok_or_else(|| Invalid::field("/provider_id", "refers to no provider"))?;
         if !provider.is_active && current != Some(provider_id) {
             return Err(Invalid::field(
                 "/provider_id",

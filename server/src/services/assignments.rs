@@ -9,11 +9,13 @@ use sea_orm::{DatabaseConnection, DbErr};
 use uuid::Uuid;
 
 use crate::db::{Violation, agents, assignments, tasks, violation};
-use crate::domain::now;
+use crate::domain::{Invalid, now};
 use crate::events::EventHub;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
+    #[error(transparent)]
+    Invalid(#[from] Invalid),
     #[error("no {resource} with id {id}")]
     NotFound { resource: &'static str, id: String },
     #[error("the task is already assigned to this agent")]
@@ -73,7 +75,8 @@ impl Assignments {
             tasks::find(&self.db, task_id),
         )?;
         let agent = agent.ok_or_else(|| not_found("agent", agent_id))?;
-        let task = task.ok_or_else(|| not_found("task", task_id))?;
+        // The task is a field of the body, so a missing one is a 422 naming it.
+        let task = task.ok_or_else(|| Invalid::field("/task_id", "refers to no task"))?;
         let link = assignments::Model {
             agent_id,
             task_id,

@@ -239,6 +239,11 @@ impl Progress {
 /// tolerating a Markdown code fence around it.
 fn parse(completion: &JsonCompletion) -> Result<Value, String> {
     if let Some(value) = &completion.value {
+        if contains_nul(value) {
+            return Err(
+                "the answer contains the character U+0000 (NUL), which cannot be stored".into(),
+            );
+        }
         return Ok(value.clone());
     }
     let text = completion.text.trim();
@@ -248,7 +253,24 @@ fn parse(completion: &JsonCompletion) -> Result<Value, String> {
         .and_then(|t| t.strip_suffix("```"))
         .map(str::trim)
         .unwrap_or(text);
-    serde_json::from_str(unfenced).map_err(|e| format!("the answer is not valid JSON: {e}"))
+    let value: Value =
+        serde_json::from_str(unfenced).map_err(|e| format!("the answer is not valid JSON: {e}"))?;
+    if contains_nul(&value) {
+        // Neither database stores it; a repair usually drops it.
+        return Err(
+            "the answer contains the character U+0000 (NUL), which cannot be stored".into(),
+        );
+    }
+    Ok(value)
+}
+
+fn contains_nul(value: &Value) -> bool {
+    match value {
+        Value::String(text) => text.contains('\0'),
+        Value::Array(items) => items.iter().any(contains_nul),
+        Value::Object(map) => map.iter().any(|(k, v)| k.contains('\0') || contains_nul(v)),
+        Value::Null | Value::Bool(_) | Value::Number(_) => false,
+    }
 }
 
 fn describe(errors: &[FieldError]) -> String {
@@ -292,6 +314,10 @@ mod tests {
         assert_eq!(parse(&text("{\"a\":1}")), Ok(json!({"a": 1})));
         assert_eq!(parse(&text("```json\n{\"a\":1}\n```")), Ok(json!({"a": 1})));
         assert!(parse(&text("Sure! Here it is")).is_err());
+        assert!(
+            parse(&text(r#"{"a":"x\u0000"}"#)).is_err(),
+            "NUL cannot be stored"
+        );
     }
 
     #[test]

@@ -12,6 +12,7 @@ mod executor;
 pub mod runnable;
 
 use std::collections::HashMap;
+use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -19,6 +20,7 @@ use contracts::{
     CreateRun, EventKind, FieldError, Page, Run, RunEvent, RunEventKind, RunMode, RunQuery,
     RunStatus, Topic,
 };
+use futures_util::FutureExt;
 use parking_lot::Mutex;
 use sea_orm::{DatabaseConnection, DbErr};
 use serde_json::{Value, json};
@@ -35,6 +37,7 @@ use runnable::{BuildError, RunnableAgent, Runnables};
 use crate::background::Background;
 use crate::db::runs::{self, Finish, run};
 use crate::db::{Wire, agents, assignments, providers, tasks};
+use crate::domain::fields::{Problems, check_json_text};
 use crate::domain::{Invalid, new_id, now};
 use crate::events::EventHub;
 use crate::llm::ProviderError;
@@ -131,10 +134,10 @@ impl Runs {
     ) -> Result<Created, Error> {
         let inner = &self.inner;
         let runnable = inner.runnable(agent_id, task_id).await?;
-        let problems = runnable.check_input(&body.input);
-        if !problems.is_empty() {
-            return Err(Invalid(problems).into());
-        }
+        let mut problems = Problems::new();
+        check_json_text(&mut problems, "/input", &body.input);
+        problems.extend(runnable.check_input(&body.input));
+        problems.finish(())?;
         let prompt = runnable.render(&body.input).map_err(|e| {
             Invalid::field(
                 "/input",
@@ -342,7 +345,22 @@ impl Inner {
         let mut inflight = self.inflight.lock();
         let handle = self.background.spawn(
             async move {
-                let finished = inner.execute(run_id, &agent, prompt).await;
+                // A panic in the attempt loop must not leave the run `running` forever.
+                let finished = match AssertUnwindSafe(inner.execute(run_id, &agent, prompt))
+                    .catch_unwind()
+                    .await
+                {
+                    Ok(finished) => finished,
+                    Err(_) => {
+                        tracing::error!("run execution panicked");
+                        inner
+                            .fail(
+                                run_id,
+                                "internal: the run failed unexpectedly; see the server log",
+                            )
+                            .await
+                    }
+                };
                 inner.inflight.lock().remove(&run_id);
                 finished
             }
@@ -459,6 +477,27 @@ impl Inner {
             self.publish(finished);
         }
         finished
+    }
+
+    /// Ends a run as `failed` with `error`, if it has not ended yet.
+    async fn fail(&self, run_id: Uuid, error: &str) -> Option<run::Model> {
+        let finish = Finish {
+            error: Some(error.to_owned()),
+            ..Finish::default()
+        };
+        match runs::transition(&self.db, run_id, RunStatus::Failed, now(), finish).await {
+            Ok(Some(failed)) => {
+                self.event(run_id, RunEventKind::Status, status_data(RunStatus::Failed))
+                    .await;
+                self.publish(&failed);
+                Some(failed)
+            }
+            Ok(None) => None,
+            Err(err) => {
+                tracing::error!(error = %err, "cannot fail run");
+                None
+            }
+        }
     }
 
     async fn event(&self, run_id: Uuid, kind: RunEventKind, data: Value) {
