@@ -15,6 +15,7 @@ mod assignments;
 mod auth;
 mod cli;
 mod contract;
+mod contract_rules;
 mod errors;
 mod fakes_smoke;
 mod health;
