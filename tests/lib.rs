@@ -265,6 +265,48 @@ impl TestApp {
         }
     }
 
+    /// Sends `method path` over a raw connection with `Content-Length: declared` but only the
+    /// `sent` bytes of body, then waits (up to `deadline`) for the server's answer, which is
+    /// parsed into a `Resp` (`None` when the server closed without answering).
+    pub async fn stalled_body(
+        &self,
+        method: &str,
+        path: &str,
+        sent: &[u8],
+        declared: usize,
+        deadline: std::time::Duration,
+    ) -> Option<Resp> {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let addr = self.base_url.trim_start_matches("http://");
+        let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
+        let auth = match &self.token {
+            Some(token) => format!("Authorization: Bearer {token}\r\n"),
+            None => String::new(),
+        };
+        let head = format!(
+            "{method} {path} HTTP/1.1\r\nHost: {addr}\r\n{auth}Content-Type: application/json\r\n\
+             Content-Length: {declared}\r\n\r\n"
+        );
+        stream.write_all(head.as_bytes()).await.expect("write head");
+        stream.write_all(sent).await.expect("write body");
+        let mut answer = Vec::new();
+        let read = tokio::time::timeout(deadline, async {
+            let mut buffer = [0_u8; 4096];
+            loop {
+                match stream.read(&mut buffer).await {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => answer.extend_from_slice(&buffer[..n]),
+                }
+                if parse_response(&answer).is_some() {
+                    break;
+                }
+            }
+        })
+        .await;
+        assert!(read.is_ok(), "no answer within {deadline:?}");
+        parse_response(&answer)
+    }
+
     /// A raw request with the token (if any) already set.
     pub fn raw(&self, method: Method, path: &str) -> reqwest::RequestBuilder {
         let request = self
@@ -512,4 +554,33 @@ impl TestApp {
             .cloned()
             .unwrap_or_default()
     }
+}
+
+/// A complete HTTP/1.1 response with a Content-Length body, if `bytes` hold one.
+fn parse_response(bytes: &[u8]) -> Option<Resp> {
+    let text = std::str::from_utf8(bytes).ok()?;
+    let (head, body) = text.split_once("\r\n\r\n")?;
+    let mut lines = head.split("\r\n");
+    let status: u16 = lines.next()?.split(' ').nth(1)?.parse().ok()?;
+    let mut headers = HeaderMap::new();
+    for line in lines {
+        let (name, value) = line.split_once(':')?;
+        headers.insert(
+            reqwest::header::HeaderName::from_bytes(name.trim().as_bytes()).ok()?,
+            value.trim().parse().ok()?,
+        );
+    }
+    let length: usize = headers
+        .get("content-length")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    if body.len() < length {
+        return None;
+    }
+    Some(Resp {
+        status: StatusCode::from_u16(status).ok()?,
+        headers,
+        text: body[..length].to_owned(),
+    })
 }

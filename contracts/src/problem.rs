@@ -43,6 +43,8 @@ wire_enum! {
         UnsupportedMediaType = "unsupported_media_type",
         /// The request body is larger than the server accepts.
         PayloadTooLarge = "payload_too_large",
+        /// The request body did not arrive within the server's body timeout.
+        RequestTimeout = "request_timeout",
         /// A query or path parameter is malformed.
         InvalidParameter = "invalid_parameter",
         /// The request is well-formed JSON but its content is invalid (see `errors`).

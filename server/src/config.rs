@@ -154,6 +154,25 @@ pub struct Config {
     )]
     pub allowed_origins: Vec<String>,
 
+    /// Seconds a connection may take to send a request's headers; then it is closed (a client
+    /// that sends half a request and goes quiet must not hold a connection).
+    #[arg(
+        long,
+        env = "AGENTRY_REQUEST_HEADER_TIMEOUT_SECS",
+        default_value_t = 10,
+        global = true
+    )]
+    pub request_header_timeout_secs: u64,
+
+    /// Seconds a request may take to send its body; then it is answered 408.
+    #[arg(
+        long,
+        env = "AGENTRY_REQUEST_BODY_TIMEOUT_SECS",
+        default_value_t = 30,
+        global = true
+    )]
+    pub request_body_timeout_secs: u64,
+
     /// WebSocket timings; fixed in production, shortened by tests.
     #[arg(skip)]
     pub ws: WsSettings,
@@ -215,6 +234,8 @@ impl Config {
             block_local_providers: false,
             provider_url_allowlist: Vec::new(),
             allowed_origins: Vec::new(),
+            request_header_timeout_secs: 10,
+            request_body_timeout_secs: 30,
             ws: WsSettings::default(),
             validator: crate::services::providers::ValidatorSettings::default(),
             log_filter: "info".to_owned(),

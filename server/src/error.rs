@@ -22,6 +22,8 @@ pub enum ApiError {
     UnsupportedMediaType,
     #[error("the request body is larger than {0} bytes")]
     PayloadTooLarge(usize),
+    #[error("the request body did not arrive in time")]
+    RequestTimeout,
     #[error("{0}")]
     InvalidParameter(String),
     #[error("the request is invalid")]
@@ -60,6 +62,7 @@ impl ApiError {
             ApiError::MalformedJson(_) | ApiError::InvalidParameter(_) => StatusCode::BAD_REQUEST,
             ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             ApiError::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
@@ -81,6 +84,7 @@ impl ApiError {
             ApiError::MalformedJson(_) => ProblemCode::MalformedJson,
             ApiError::UnsupportedMediaType => ProblemCode::UnsupportedMediaType,
             ApiError::PayloadTooLarge(_) => ProblemCode::PayloadTooLarge,
+            ApiError::RequestTimeout => ProblemCode::RequestTimeout,
             ApiError::InvalidParameter(_) => ProblemCode::InvalidParameter,
             ApiError::Validation(_) => ProblemCode::ValidationFailed,
             ApiError::Unauthorized => ProblemCode::Unauthorized,

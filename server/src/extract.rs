@@ -28,6 +28,9 @@ where
             return Err(ApiError::UnsupportedMediaType);
         }
         let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
+            if timed_out(&rejection) {
+                return ApiError::RequestTimeout;
+            }
             match rejection.status() {
                 StatusCode::PAYLOAD_TOO_LARGE => ApiError::PayloadTooLarge(MAX_BODY_BYTES),
                 _ => ApiError::MalformedJson(rejection.body_text()),
@@ -35,6 +38,19 @@ where
         })?;
         parse_json(&bytes).map(ApiJson)
     }
+}
+
+/// Whether reading the body failed because the client did not send it in time (the body
+/// timeout layer in `startup::app`).
+fn timed_out(rejection: &axum::extract::rejection::BytesRejection) -> bool {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(rejection);
+    while let Some(err) = source {
+        if err.is::<tower_http::timeout::TimeoutError>() {
+            return true;
+        }
+        source = err.source();
+    }
+    false
 }
 
 fn is_json(content_type: Option<&axum::http::HeaderValue>) -> bool {

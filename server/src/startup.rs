@@ -11,12 +11,12 @@ use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderName, HeaderValue, Request};
 use axum::middleware;
-use axum::serve::ListenerExt;
 use sea_orm::DatabaseConnection;
 use tokio::net::TcpListener;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::set_header::SetResponseHeaderLayer;
+use tower_http::timeout::RequestBodyTimeoutLayer;
 use tower_http::trace::TraceLayer;
 
 use crate::background::Background;
@@ -141,16 +141,8 @@ impl Application {
             shutdown.await;
             stop.stop();
         };
-        // TCP_NODELAY: a small write (a WebSocket event, a short answer) leaves at once
-        // instead of waiting for the peer's ACK of the previous one (Nagle + delayed ACK).
-        let listener = listener.tap_io(|tcp| {
-            if let Err(err) = tcp.set_nodelay(true) {
-                tracing::debug!(error = %err, "TCP_NODELAY not set");
-            }
-        });
-        axum::serve(listener, router)
-            .with_graceful_shutdown(signal)
-            .await?;
+        let header_timeout = Duration::from_secs(state.config.request_header_timeout_secs.max(1));
+        crate::serve::serve(listener, router, header_timeout, &background, signal).await;
         if !background.wait(SHUTDOWN_GRACE).await {
             tracing::warn!(
                 tasks = background.running(),
@@ -176,6 +168,9 @@ pub fn app(state: AppState) -> Router {
             state.clone(),
             auth::require_token,
         ))
+        .layer(RequestBodyTimeoutLayer::new(Duration::from_secs(
+            state.config.request_body_timeout_secs.max(1),
+        )))
         .with_state(state)
         // Inside the trace span: a panic is logged with the request's id.
         .layer(CatchPanicLayer::custom(crate::error::panicked))

@@ -274,6 +274,22 @@ async fn every_documented_operation_and_status_is_exercised(backend: Backend) {
         record(&app, method, path, &too_big, 413);
     }
 
+    // 408 on every operation that takes a body: a client that stops sending it
+    let slow = TestApp::spawn_with(backend, |c| c.request_body_timeout_secs = 1).await;
+    for (method, path) in &bodies {
+        let resp = slow
+            .stalled_body(
+                method.as_str(),
+                path,
+                b"{\"name\":",
+                100,
+                std::time::Duration::from_secs(10),
+            )
+            .await
+            .expect("the server answers a stalled body");
+        record(&app, method, path, &resp, 408);
+    }
+
     // health
     app.get("/healthz").await.assert_status(200);
     app.get("/readyz").await.assert_status(200);

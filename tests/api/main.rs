@@ -19,6 +19,7 @@ mod contract_rules;
 mod errors;
 mod fakes_smoke;
 mod health;
+mod hostile;
 mod policy;
 mod providers;
 mod runs;

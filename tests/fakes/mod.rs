@@ -8,5 +8,6 @@ pub mod core;
 pub mod gemini;
 pub mod ollama;
 pub mod openai;
+pub mod raw;
 
 pub use self::core::{Behavior, Fake, Options, Recorded, Reply};

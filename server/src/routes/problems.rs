@@ -35,6 +35,12 @@ pub enum JsonBody {
     )]
     Unauthorized(Problem),
     #[response(
+        status = 408,
+        description = "Body not received within the body timeout",
+        content_type = "application/problem+json"
+    )]
+    TooSlow(Problem),
+    #[response(
         status = 413,
         description = "Body larger than 1 MiB",
         content_type = "application/problem+json"
