@@ -51,6 +51,9 @@ wire_enum! {
         ValidationFailed = "validation_failed",
         /// Missing or wrong API token.
         Unauthorized = "unauthorized",
+        /// Too many failed API token attempts from this address; `Retry-After` says when to
+        /// try again.
+        TooManyAttempts = "too_many_attempts",
         /// Not allowed from here (e.g. a WebSocket from a foreign origin).
         Forbidden = "forbidden",
         /// No resource with this id.

@@ -1,13 +1,86 @@
-//! Bearer-token check for /api and /ws when AGENTRY_API_TOKEN is set.
+//! Bearer-token check for /api and /ws when AGENTRY_API_TOKEN is set, with failed attempts
+//! rate-limited per client address.
 
-use axum::extract::{Request, State};
-use axum::http::{HeaderMap, header};
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::num::NonZeroU32;
+use std::time::{Duration, Instant};
+
+use axum::extract::{ConnectInfo, Request, State};
+use axum::http::{HeaderMap, HeaderValue, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use governor::clock::{Clock, DefaultClock};
+use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+use parking_lot::Mutex;
 use subtle::ConstantTimeEq;
 
 use crate::error::ApiError;
 use crate::state::AppState;
+
+/// Failed token attempts allowed per client address: `per_minute` a minute, in bursts of as
+/// many. Past that, the address is refused (429 with `Retry-After`) before its token is even
+/// compared, until the quota refills: guessing the token is bounded to that rate.
+pub struct AuthGuard {
+    failures: Option<DefaultKeyedRateLimiter<IpAddr>>,
+    /// Addresses refused until the given instant.
+    blocked: Mutex<HashMap<IpAddr, Instant>>,
+}
+
+/// Entries kept before expired ones are swept.
+const SWEEP_AT: usize = 1_024;
+
+impl AuthGuard {
+    /// `per_minute == 0` disables the limit.
+    pub fn new(per_minute: u32) -> AuthGuard {
+        AuthGuard {
+            failures: NonZeroU32::new(per_minute)
+                .map(|n| RateLimiter::keyed(Quota::per_minute(n).allow_burst(n))),
+            blocked: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// `Some(wait)` while `ip` is refused.
+    pub fn refused(&self, ip: IpAddr) -> Option<Duration> {
+        let blocked = self.blocked.lock();
+        let until = blocked.get(&ip)?;
+        until.checked_duration_since(Instant::now())
+    }
+
+    /// Records a failed attempt; `Some(wait)` when it used up the address's quota.
+    pub fn failed(&self, ip: IpAddr) -> Option<Duration> {
+        let limiter = self.failures.as_ref()?;
+        let not_until = limiter.check_key(&ip).err()?;
+        let wait = not_until.wait_time_from(DefaultClock::default().now());
+        let mut blocked = self.blocked.lock();
+        if blocked.len() >= SWEEP_AT {
+            let now = Instant::now();
+            blocked.retain(|_, until| *until > now);
+            limiter.retain_recent();
+        }
+        blocked.insert(ip, Instant::now() + wait);
+        tracing::warn!(client = %ip, retry_after_secs = wait.as_secs(), "too many failed API token attempts; refusing the address for now");
+        Some(wait)
+    }
+}
+
+/// 429 with `Retry-After` (whole seconds, at least 1).
+pub fn too_many_attempts(wait: Duration) -> Response {
+    let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+    let mut response = ApiError::TooManyAttempts(secs.max(1)).into_response();
+    if let Ok(value) = HeaderValue::from_str(&secs.max(1).to_string()) {
+        response.headers_mut().insert(header::RETRY_AFTER, value);
+    }
+    response
+}
+
+/// The client's address (set by `serve`; absent only for requests built without a socket).
+pub fn client_ip(request: &Request) -> Option<IpAddr> {
+    request
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|ConnectInfo(addr)| addr.ip())
+}
 
 /// Paths that need the token. Health checks, the OpenAPI document and the UI's static files
 /// stay open: they reveal nothing configured. `/ws` checks the token itself, because browsers
@@ -27,13 +100,20 @@ pub async fn require_token(
     if !is_protected(request.uri().path()) {
         return next.run(request).await;
     }
+    let ip = client_ip(&request);
+    if let Some(wait) = ip.and_then(|ip| state.auth_guard.refused(ip)) {
+        return too_many_attempts(wait);
+    }
     match bearer(request.headers()) {
         Some(token) if token_matches(token, expected) => next.run(request).await,
         _ => {
+            if let Some(wait) = ip.and_then(|ip| state.auth_guard.failed(ip)) {
+                return too_many_attempts(wait);
+            }
             let mut response = ApiError::Unauthorized.into_response();
             response.headers_mut().insert(
                 header::WWW_AUTHENTICATE,
-                axum::http::HeaderValue::from_static("Bearer realm=\"agentry\""),
+                HeaderValue::from_static("Bearer realm=\"agentry\""),
             );
             response
         }

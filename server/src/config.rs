@@ -117,6 +117,16 @@ pub struct Config {
     #[arg(long, env = "AGENTRY_API_TOKEN", global = true, hide_env_values = true)]
     pub api_token: Option<String>,
 
+    /// Failed API token attempts allowed per client address and minute (then 429 until the
+    /// quota refills); 0 disables the limit.
+    #[arg(
+        long,
+        env = "AGENTRY_AUTH_FAILURES_PER_MINUTE",
+        default_value_t = 10,
+        global = true
+    )]
+    pub auth_failures_per_minute: u32,
+
     /// Seconds between background connectivity checks of each provider.
     #[arg(
         long,
@@ -230,6 +240,7 @@ impl Config {
             encryption_key: None,
             encryption_keys_old: Vec::new(),
             api_token: None,
+            auth_failures_per_minute: 10,
             validation_interval_secs: 300,
             block_local_providers: false,
             provider_url_allowlist: Vec::new(),

@@ -30,6 +30,8 @@ pub enum ApiError {
     Validation(Vec<FieldError>),
     #[error("missing or invalid API token")]
     Unauthorized,
+    #[error("too many failed API token attempts from this address; try again in {0} s")]
+    TooManyAttempts(u64),
     #[error("{0}")]
     Forbidden(String),
     #[error("no {resource} with id {id}")]
@@ -65,6 +67,7 @@ impl ApiError {
             ApiError::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             ApiError::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
+            ApiError::TooManyAttempts(_) => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::NotFound { .. } | ApiError::RouteNotFound(_) => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
@@ -88,6 +91,7 @@ impl ApiError {
             ApiError::InvalidParameter(_) => ProblemCode::InvalidParameter,
             ApiError::Validation(_) => ProblemCode::ValidationFailed,
             ApiError::Unauthorized => ProblemCode::Unauthorized,
+            ApiError::TooManyAttempts(_) => ProblemCode::TooManyAttempts,
             ApiError::Forbidden(_) => ProblemCode::Forbidden,
             ApiError::NotFound { .. } => ProblemCode::NotFound,
             ApiError::RouteNotFound(_) => ProblemCode::RouteNotFound,

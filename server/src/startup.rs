@@ -19,6 +19,7 @@ use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::timeout::RequestBodyTimeoutLayer;
 use tower_http::trace::TraceLayer;
 
+use crate::auth::AuthGuard;
 use crate::background::Background;
 use crate::config::Config;
 use crate::db::connect::{connect, migrate};
@@ -92,6 +93,7 @@ impl Application {
             background.clone(),
         )
         .await?;
+        let config_failures_per_minute = config.auth_failures_per_minute;
         let state = AppState {
             providers: Providers::new(db.clone(), keyring, policy, Arc::clone(&events), validator),
             agents: Agents::new(db.clone(), Arc::clone(&events)),
@@ -100,6 +102,7 @@ impl Application {
             runs,
             config: Arc::new(config),
             db,
+            auth_guard: Arc::new(AuthGuard::new(config_failures_per_minute)),
             events,
             background,
         };

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use axum::extract::FromRef;
 use sea_orm::DatabaseConnection;
 
+use crate::auth::AuthGuard;
 use crate::background::Background;
 use crate::config::Config;
 use crate::events::EventHub;
@@ -21,6 +22,8 @@ pub struct AppState {
     pub events: Arc<EventHub>,
     /// WebSocket sessions are tracked, so a stop waits for their goodbyes.
     pub background: Background,
+    /// Failed-token rate limit per client address (`/api` and `/ws`).
+    pub auth_guard: Arc<AuthGuard>,
     pub providers: Providers,
     pub agents: Agents,
     pub tasks: Tasks,

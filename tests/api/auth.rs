@@ -64,7 +64,55 @@ async fn without_token_api_is_open_on_loopback(backend: Backend) {
         .assert_status(200);
 }
 
+async fn failed_token_attempts_are_limited_per_address(backend: Backend) {
+    let app = TestApp::spawn_with(backend, |c| {
+        c.api_token = Some(TOKEN.to_owned());
+        c.auth_failures_per_minute = 3;
+    })
+    .await;
+    let from = |ip: [u8; 4]| {
+        reqwest::Client::builder()
+            .local_address(std::net::IpAddr::from(ip))
+            .no_proxy()
+            .build()
+            .unwrap()
+    };
+    let (guesser, bystander) = (from([127, 0, 0, 1]), from([127, 0, 0, 2]));
+    let url = format!("{}/api/providers", app.base_url);
+    let attempt =
+        |client: &reqwest::Client, token: &str| client.get(&url).bearer_auth(token.to_owned());
+    for _ in 0..3 {
+        app.send(attempt(&guesser, "wrong-guess-0123456789abcdef"))
+            .await
+            .assert_problem(401, "unauthorized");
+    }
+    let limited = app
+        .send(attempt(&guesser, "wrong-guess-0123456789abcdef"))
+        .await;
+    limited.assert_problem(429, "too_many_attempts");
+    let retry_after: u64 = limited.header("retry-after").unwrap().parse().unwrap();
+    assert!((1..=60).contains(&retry_after), "{retry_after}");
+    // Refused before the token is compared: even the right one, so guessing stays bounded.
+    app.send(attempt(&guesser, TOKEN))
+        .await
+        .assert_problem(429, "too_many_attempts");
+    // The WebSocket refuses the address too.
+    let ws = app
+        .send(
+            guesser
+                .get(format!("{}/ws", app.base_url))
+                .bearer_auth(TOKEN),
+        )
+        .await;
+    assert_eq!(ws.status.as_u16(), 429, "{}", ws.text);
+    // Another address is not affected.
+    app.send(attempt(&bystander, TOKEN))
+        .await
+        .assert_status(200);
+}
+
 db_tests!(
+    failed_token_attempts_are_limited_per_address,
     api_requires_the_token_when_set,
     without_token_api_is_open_on_loopback
 );

@@ -294,9 +294,10 @@ async fn every_documented_operation_and_status_is_exercised(backend: Backend) {
     app.get("/healthz").await.assert_status(200);
     app.get("/readyz").await.assert_status(200);
 
-    // 401 on every /api operation
+    // 401 on every /api operation (with room for all their failed attempts)
     let locked = TestApp::spawn_with(backend, |c| {
-        c.api_token = Some("contract-token-0123456789".into())
+        c.api_token = Some("contract-token-0123456789".into());
+        c.auth_failures_per_minute = 1_000;
     })
     .await;
     let operations: BTreeSet<(String, String)> =
@@ -314,6 +315,34 @@ async fn every_documented_operation_and_status_is_exercised(backend: Backend) {
             )
             .await;
         record(&app, &method, &path, &resp, 401);
+    }
+
+    // 429 on every /api operation once an address has used up its failed attempts
+    let limited = TestApp::spawn_with(backend, |c| {
+        c.api_token = Some("contract-token-0123456789".into());
+        c.auth_failures_per_minute = 1;
+    })
+    .await;
+    let unauthenticated = |method: Method, path: &str| {
+        limited
+            .client
+            .request(method, format!("{}{path}", limited.base_url))
+    };
+    limited
+        .send(unauthenticated(Method::GET, "/api/agents"))
+        .await
+        .assert_status(401);
+    for (method, template) in operations.iter().filter(|(_, p)| p.starts_with("/api/")) {
+        let path = template
+            .replace("{id}", &ghost.to_string())
+            .replace("{task_id}", &ghost.to_string());
+        let method = Method::from_bytes(method.as_bytes()).unwrap();
+        let resp = limited.send(unauthenticated(method.clone(), &path)).await;
+        assert!(
+            resp.header("retry-after").is_some(),
+            "{method} {path}: no Retry-After"
+        );
+        record(&app, &method, &path, &resp, 429);
     }
 
     // Only statuses that need a broken environment are exercised elsewhere.

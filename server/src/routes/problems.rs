@@ -17,6 +17,12 @@ pub enum Auth {
         content_type = "application/problem+json"
     )]
     Unauthorized(Problem),
+    #[response(
+        status = 429,
+        description = "Too many failed token attempts from this address (see `Retry-After`)",
+        content_type = "application/problem+json"
+    )]
+    TooManyAttempts(Problem),
 }
 
 /// Operations that read a JSON body.
@@ -34,6 +40,12 @@ pub enum JsonBody {
         content_type = "application/problem+json"
     )]
     Unauthorized(Problem),
+    #[response(
+        status = 429,
+        description = "Too many failed token attempts from this address (see `Retry-After`)",
+        content_type = "application/problem+json"
+    )]
+    TooManyAttempts(Problem),
     #[response(
         status = 408,
         description = "Body not received within the body timeout",
@@ -69,4 +81,10 @@ pub enum Listing {
         content_type = "application/problem+json"
     )]
     Unauthorized(Problem),
+    #[response(
+        status = 429,
+        description = "Too many failed token attempts from this address (see `Retry-After`)",
+        content_type = "application/problem+json"
+    )]
+    TooManyAttempts(Problem),
 }

@@ -3,11 +3,13 @@
 //! 1001 close on shutdown.
 
 use std::collections::{BTreeSet, VecDeque};
+use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
+use axum::Extension;
 use axum::Router;
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade, close_code};
-use axum::extract::{Query, State};
+use axum::extract::{ConnectInfo, Query, State};
 use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -16,7 +18,7 @@ use futures_util::{SinkExt, StreamExt, stream::SplitSink};
 use serde::Deserialize;
 use tokio::sync::broadcast::error::RecvError;
 
-use crate::auth::{bearer, token_matches};
+use crate::auth::{bearer, token_matches, too_many_attempts};
 use crate::config::WsSettings;
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -38,6 +40,7 @@ struct WsQuery {
 
 async fn upgrade(
     State(state): State<AppState>,
+    peer: Option<Extension<ConnectInfo<SocketAddr>>>,
     headers: HeaderMap,
     query: Result<Query<WsQuery>, axum::extract::rejection::QueryRejection>,
     ws: Result<WebSocketUpgrade, axum::extract::ws::rejection::WebSocketUpgradeRejection>,
@@ -45,13 +48,24 @@ async fn upgrade(
     if let Err(err) = check_origin(&headers, &state.config.allowed_origins) {
         return err.into_response();
     }
+    let ip = peer.map(|Extension(ConnectInfo(addr))| addr.ip());
+    if state.config.api_token().is_some()
+        && let Some(wait) = ip.and_then(|ip| state.auth_guard.refused(ip))
+    {
+        return too_many_attempts(wait);
+    }
     let authenticated = match state.config.api_token() {
         None => true,
         Some(expected) => match bearer(&headers) {
             Some(token) if token_matches(token, expected) => true,
             // A wrong header is refused outright; no header means the token may come as the
             // first message (browsers cannot set headers on WebSockets).
-            Some(_) => return ApiError::Unauthorized.into_response(),
+            Some(_) => {
+                if let Some(wait) = ip.and_then(|ip| state.auth_guard.failed(ip)) {
+                    return too_many_attempts(wait);
+                }
+                return ApiError::Unauthorized.into_response();
+            }
             None => false,
         },
     };
@@ -76,7 +90,7 @@ async fn upgrade(
         .on_upgrade(move |socket| {
             // Tracked, so a stop waits for the session's goodbye.
             let background = state.background.clone();
-            background.track(Session::new(state, topics, authenticated).run(socket))
+            background.track(Session::new(state, topics, authenticated, ip).run(socket))
         })
 }
 
@@ -135,14 +149,22 @@ struct Session {
     /// Topics from `?topics=`, applied once authenticated.
     requested: Vec<Topic>,
     authenticated: bool,
+    /// The client's address, for the failed-token limit of first-message auth.
+    ip: Option<IpAddr>,
     lags: VecDeque<Instant>,
 }
 
 type Sink = SplitSink<WebSocket, Message>;
 
 impl Session {
-    fn new(state: AppState, requested: Vec<Topic>, authenticated: bool) -> Session {
+    fn new(
+        state: AppState,
+        requested: Vec<Topic>,
+        authenticated: bool,
+        ip: Option<IpAddr>,
+    ) -> Session {
         Session {
+            ip,
             settings: state.config.ws.clone(),
             state,
             topics: BTreeSet::new(),
@@ -242,6 +264,9 @@ impl Session {
                         .await
                         .err()
                         .map(|()| Close::Silent);
+                }
+                if let Some(ip) = self.ip {
+                    self.state.auth_guard.failed(ip);
                 }
                 return Some(Close::Code(close_code::POLICY, "invalid token"));
             }
