@@ -17,6 +17,7 @@ pub mod registry;
 pub mod routes;
 pub mod schema;
 pub mod secrets;
+pub mod security;
 pub mod serve;
 pub mod services;
 pub mod startup;

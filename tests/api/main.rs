@@ -24,6 +24,7 @@ mod policy;
 mod providers;
 mod runs;
 mod schemathesis;
+mod security_headers;
 mod tasks;
 mod validator;
 mod ws;

@@ -102,6 +102,11 @@ impl Browser {
         // the connection, so it keeps going until the browser is gone.
         let handler = tokio::spawn(async move { while handler.next().await.is_some() {} });
         let page = browser.new_page("about:blank").await.expect("open a page");
+        // Every document records the Content-Security-Policy violations it sees (the server's
+        // policy is strict; the app must not need anything it forbids).
+        page.evaluate_on_new_document(CSP_RECORDER)
+            .await
+            .expect("install the CSP violation recorder");
         let console = Arc::new(Mutex::new(Vec::new()));
         collect_console(&page, &console).await;
         Browser {
@@ -125,8 +130,18 @@ impl Browser {
         self.timeout = timeout;
     }
 
+    /// Fails the test if the current document saw a Content-Security-Policy violation.
+    pub async fn assert_no_csp_violations(&self) {
+        let seen = self
+            .eval("JSON.stringify(window.__cspViolations || [])")
+            .await;
+        let seen = seen.as_str().unwrap_or("[]").to_owned();
+        assert_eq!(seen, "[]", "the page broke the Content-Security-Policy");
+    }
+
     /// Navigates and waits for the load event.
     pub async fn goto(&self, url: &str) {
+        self.assert_no_csp_violations().await;
         self.page
             .goto(url)
             .await
@@ -369,6 +384,7 @@ impl Browser {
 
     /// Closes the browser and waits for the process to exit.
     pub async fn close(mut self) {
+        self.assert_no_csp_violations().await;
         if let Some(mut browser) = self.browser.take() {
             let _ = browser.close().await;
             let _ = browser.wait().await;
@@ -446,6 +462,11 @@ impl Drop for Browser {
 }
 
 /// Records console calls and uncaught exceptions of `page`.
+/// Runs before any script of each new document (CDP bypasses the page's own policy).
+const CSP_RECORDER: &str = "window.__cspViolations = []; \
+    document.addEventListener('securitypolicyviolation', e => \
+      window.__cspViolations.push(e.violatedDirective + ' ' + e.blockedURI));";
+
 async fn collect_console(page: &Page, console: &Arc<Mutex<Vec<String>>>) {
     if let Ok(mut calls) = page.event_listener::<EventConsoleApiCalled>().await {
         let console = Arc::clone(console);
