@@ -307,6 +307,11 @@ impl TestApp {
         parse_response(&answer)
     }
 
+    /// The PostgreSQL database this app runs on (`None` on SQLite).
+    pub fn pg_name(&self) -> Option<&str> {
+        self.pg.as_ref().map(|db| db.name.as_str())
+    }
+
     /// A raw request with the token (if any) already set.
     pub fn raw(&self, method: Method, path: &str) -> reqwest::RequestBuilder {
         let request = self

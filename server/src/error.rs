@@ -172,6 +172,11 @@ impl IntoResponse for ApiError {
         response
             .headers_mut()
             .insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+        }
         response
     }
 }
@@ -215,7 +220,14 @@ impl std::fmt::Display for ErrorChain<'_> {
 
 impl From<DbErr> for ApiError {
     fn from(err: DbErr) -> ApiError {
-        ApiError::internal(err)
+        match crate::db::unavailable(&err) {
+            Some(why) => {
+                // The environment's problem, not the request's: said once, at warn.
+                tracing::warn!(error = %err, "database unavailable");
+                ApiError::Unavailable(why.message().to_owned())
+            }
+            None => ApiError::internal(err),
+        }
     }
 }
 

@@ -233,6 +233,17 @@ pub async fn open_database(config: &Config) -> anyhow::Result<DatabaseConnection
             config.data_dir.display()
         )
     })?;
+    // A read-only or full data directory is reported as what it is, not as the database's
+    // "unable to open database file".
+    let probe = config.data_dir.join(".agentry-write-check");
+    std::fs::write(&probe, b"ok")
+        .and_then(|()| std::fs::remove_file(&probe))
+        .with_context(|| {
+            format!(
+                "the data directory {} is not writable",
+                config.data_dir.display()
+            )
+        })?;
     let url = config.database_url();
     let db = connect(&url)
         .await

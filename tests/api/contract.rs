@@ -345,11 +345,65 @@ async fn every_documented_operation_and_status_is_exercised(backend: Backend) {
         record(&app, &method, &path, &resp, 429);
     }
 
+    // 503 on every /api operation while the database refuses connections (PostgreSQL lets a
+    // test switch that off; on SQLite these are left to the PostgreSQL walk).
+    let api_operations = || operations.iter().filter(|(_, p)| p.starts_with("/api/"));
+    if let Some(name) = app.pg_name() {
+        let admin = sea_orm::Database::connect(agentry_tests::postgres::admin_url())
+            .await
+            .unwrap();
+        use sea_orm::ConnectionTrait;
+        admin
+            .execute_unprepared(&format!(
+                "ALTER DATABASE \"{name}\" ALLOW_CONNECTIONS false"
+            ))
+            .await
+            .unwrap();
+        admin
+            .execute_unprepared(&format!(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}'"
+            ))
+            .await
+            .unwrap();
+        for (method, template) in api_operations() {
+            let path = template
+                .replace("{id}", &ghost.to_string())
+                .replace("{agent_id}", &ghost.to_string())
+                .replace("{task_id}", &ghost.to_string());
+            let method = Method::from_bytes(method.as_bytes()).unwrap();
+            // A valid body, so that the database is what the request needs next.
+            let body = match template.as_str() {
+                "/api/providers" | "/api/providers/{id}" => {
+                    Some(json!({"name": "x", "kind": "ollama", "base_url": "http://127.0.0.1:9"}))
+                }
+                "/api/agents" | "/api/agents/{id}" => Some(agent_body("x", ghost)),
+                "/api/tasks" | "/api/tasks/{id}" => Some(task_body("x")),
+                "/api/agents/{id}/tasks" => Some(json!({"task_id": ghost})),
+                "/api/agents/{agent_id}/tasks/{task_id}/runs" => Some(json!({"input": {}})),
+                _ => None,
+            };
+            let mut request = app.raw(method.clone(), &path);
+            if let Some(body) = body.filter(|_| matches!(method, Method::POST | Method::PUT)) {
+                request = request.json(&body);
+            }
+            let resp = app.send(request).await;
+            record(&app, &method, &path, &resp, 503);
+        }
+        admin
+            .execute_unprepared(&format!("ALTER DATABASE \"{name}\" ALLOW_CONNECTIONS true"))
+            .await
+            .unwrap();
+        admin.close().await.ok();
+    }
+
     // Only statuses that need a broken environment are exercised elsewhere.
-    let elsewhere: BTreeSet<(String, String, u16)> =
+    let mut elsewhere: BTreeSet<(String, String, u16)> =
         [("GET".to_owned(), "/readyz".to_owned(), 503)]
             .into_iter()
             .collect();
+    if app.pg_name().is_none() {
+        elsewhere.extend(api_operations().map(|(m, p)| (m.clone(), p.clone(), 503)));
+    }
     let missing: Vec<_> = documented()
         .difference(&app.covered())
         .filter(|triple| !elsewhere.contains(*triple))

@@ -18,6 +18,7 @@ mod contract;
 mod contract_rules;
 mod errors;
 mod fakes_smoke;
+mod faults;
 mod health;
 mod hostile;
 mod policy;

@@ -64,7 +64,7 @@ pub async fn list(
 }
 
 pub async fn insert(db: &impl ConnectionTrait, model: Model) -> Result<Model, DbErr> {
-    ActiveModel::from(model).insert(db).await
+    super::insert_returning::<Entity>(db, ActiveModel::from(model)).await
 }
 
 /// Replaces an agent's configuration and bumps its revision; returns it as stored,

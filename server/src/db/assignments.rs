@@ -19,7 +19,7 @@ pub enum Relation {}
 impl ActiveModelBehavior for ActiveModel {}
 
 pub async fn insert(db: &impl ConnectionTrait, model: Model) -> Result<Model, DbErr> {
-    ActiveModel::from(model).insert(db).await
+    super::insert_returning::<Entity>(db, ActiveModel::from(model)).await
 }
 
 pub async fn delete(

@@ -12,7 +12,8 @@ pub async fn connect(url: &str) -> Result<DatabaseConnection, DbErr> {
     options
         .sqlx_logging(false)
         .connect_timeout(Duration::from_secs(10))
-        .acquire_timeout(Duration::from_secs(10))
+        // A request waits at most this long for a connection, then answers 503.
+        .acquire_timeout(Duration::from_secs(5))
         // WAL lets readers proceed during a write; the busy timeout makes concurrent writers
         // wait for the lock instead of failing with SQLITE_BUSY.
         .map_sqlx_sqlite_opts(|opts| {

@@ -17,6 +17,25 @@ use sea_orm::{
     Select,
 };
 
+/// Inserts one row and returns it as stored. The whole answer is read, not just its first row:
+/// SQLite commits a statement's implicit transaction when the statement finishes, so stopping
+/// after the first row of `INSERT … RETURNING` (what sea-orm's single-row insert does) loses a
+/// failed commit — a full disk answered with a row that was never stored.
+pub async fn insert_returning<E>(
+    db: &impl ConnectionTrait,
+    row: E::ActiveModel,
+) -> Result<E::Model, DbErr>
+where
+    E: EntityTrait,
+    E::Model: sea_orm::IntoActiveModel<E::ActiveModel>,
+{
+    E::insert_many([row])
+        .exec_with_returning(db)
+        .await?
+        .pop()
+        .ok_or(DbErr::RecordNotInserted)
+}
+
 /// A stored value that does not fit the wire type (a snapshot that does not parse, a row a
 /// view needs that is missing): data corruption or a newer schema, reported as a 500.
 pub fn corrupt(what: &str, value: impl std::fmt::Display) -> DbErr {
@@ -91,5 +110,70 @@ pub fn violation(err: &DbErr) -> Option<Violation> {
         sea_orm::SqlErr::UniqueConstraintViolation(_) => Some(Violation::Unique),
         sea_orm::SqlErr::ForeignKeyConstraintViolation(_) => Some(Violation::ForeignKey),
         _ => None,
+    }
+}
+
+/// Why the database cannot serve right now, when that is what `err` says: it is unreachable
+/// (connections refused, dropped, pool exhausted) or cannot take writes (disk full,
+/// read-only). Such errors are the environment's, not the request's: the API answers 503 and
+/// the request can be retried once it is fixed.
+pub fn unavailable(err: &DbErr) -> Option<Unavailable> {
+    use sea_orm::sqlx::Error as Sqlx;
+    use sea_orm::{ConnAcquireErr, RuntimeErr};
+    let runtime = match err {
+        // Failing to get or open a connection is about the database, whatever it said
+        // (refused, not accepting connections, authentication).
+        DbErr::ConnectionAcquire(ConnAcquireErr::Timeout | ConnAcquireErr::ConnectionClosed)
+        | DbErr::Conn(_) => return Some(Unavailable::Unreachable),
+        DbErr::Exec(runtime) | DbErr::Query(runtime) => runtime,
+        _ => return None,
+    };
+    let RuntimeErr::SqlxError(sqlx) = runtime else {
+        return None;
+    };
+    match sqlx.as_ref() {
+        Sqlx::Io(_) | Sqlx::PoolTimedOut | Sqlx::PoolClosed | Sqlx::WorkerCrashed => {
+            Some(Unavailable::Unreachable)
+        }
+        Sqlx::Database(db) => {
+            let code = db.code().unwrap_or_default();
+            match code.as_ref() {
+                // SQLite (primary result codes, and the extended ones built on them):
+                // FULL, READONLY, IOERR, CANTOPEN; PostgreSQL: disk_full, out_of_memory,
+                // insufficient_resources, read_only_sql_transaction.
+                "13" | "53100" | "53200" | "53000" => Some(Unavailable::Full),
+                "8" | "25006" => Some(Unavailable::ReadOnly),
+                c if c.parse::<u32>().is_ok_and(|n| n & 0xff == 8) => Some(Unavailable::ReadOnly),
+                c if c
+                    .parse::<u32>()
+                    .is_ok_and(|n| n & 0xff == 10 || n & 0xff == 14) =>
+                {
+                    Some(Unavailable::Unreachable)
+                }
+                // PostgreSQL connection exceptions and shutdowns (admin_shutdown,
+                // crash_shutdown, cannot_connect_now, database_dropped).
+                c if c.starts_with("08") || c.starts_with("57P") => Some(Unavailable::Unreachable),
+                _ => None,
+            }
+        }
+        _ => None,
+    }
+}
+
+/// See [`unavailable`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unavailable {
+    Unreachable,
+    Full,
+    ReadOnly,
+}
+
+impl Unavailable {
+    pub fn message(self) -> &'static str {
+        match self {
+            Unavailable::Unreachable => "the database is unreachable; try again shortly",
+            Unavailable::Full => "the database cannot store more: its disk is full",
+            Unavailable::ReadOnly => "the database is read-only",
+        }
     }
 }

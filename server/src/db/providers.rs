@@ -91,7 +91,7 @@ pub async fn find_many(db: &impl ConnectionTrait, ids: &[Uuid]) -> Result<Vec<Mo
 }
 
 pub async fn insert(db: &impl ConnectionTrait, model: Model) -> Result<Model, DbErr> {
-    ActiveModel::from(model).insert(db).await
+    super::insert_returning::<Entity>(db, ActiveModel::from(model)).await
 }
 
 /// Replaces the configuration of an active provider, bumping its revision and resetting its

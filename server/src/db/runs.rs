@@ -96,7 +96,7 @@ impl run::Model {
 }
 
 pub async fn insert(db: &impl ConnectionTrait, model: run::Model) -> Result<run::Model, DbErr> {
-    run::ActiveModel::from(model).insert(db).await
+    super::insert_returning::<run::Entity>(db, run::ActiveModel::from(model)).await
 }
 
 pub async fn find(db: &impl ConnectionTrait, id: Uuid) -> Result<Option<run::Model>, DbErr> {

@@ -23,6 +23,12 @@ pub enum Auth {
         content_type = "application/problem+json"
     )]
     TooManyAttempts(Problem),
+    #[response(
+        status = 503,
+        description = "The database is unreachable, full or read-only (see `Retry-After`)",
+        content_type = "application/problem+json"
+    )]
+    Unavailable(Problem),
 }
 
 /// Operations that read a JSON body.
@@ -46,6 +52,12 @@ pub enum JsonBody {
         content_type = "application/problem+json"
     )]
     TooManyAttempts(Problem),
+    #[response(
+        status = 503,
+        description = "The database is unreachable, full or read-only (see `Retry-After`)",
+        content_type = "application/problem+json"
+    )]
+    Unavailable(Problem),
     #[response(
         status = 408,
         description = "Body not received within the body timeout",
@@ -87,4 +99,10 @@ pub enum Listing {
         content_type = "application/problem+json"
     )]
     TooManyAttempts(Problem),
+    #[response(
+        status = 503,
+        description = "The database is unreachable, full or read-only (see `Retry-After`)",
+        content_type = "application/problem+json"
+    )]
+    Unavailable(Problem),
 }
