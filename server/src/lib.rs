@@ -13,6 +13,7 @@ pub mod events;
 pub mod extract;
 pub mod llm;
 pub mod outbound;
+pub mod prompt;
 pub mod registry;
 pub mod routes;
 pub mod schema;

@@ -361,6 +361,50 @@ async fn a_template_variable_the_input_lacks_is_422(backend: Backend) {
     assert_eq!(app.get("/api/runs").await.json()["total"], 0);
 }
 
+/// A template that loops for ever or writes without end is refused at start with the reason,
+/// quickly, and no model is called; the server keeps answering.
+async fn runaway_templates_are_422_with_the_reason(backend: Backend) {
+    let openai = fakes::openai::start().await;
+    let app = TestApp::spawn(backend).await;
+    let table = [
+        (
+            "{% for i in range(100000) %}{% for j in range(100000) %}.{% endfor %}{% endfor %}",
+            "takes more than 1000000 steps",
+        ),
+        (
+            "{% for i in range(100000) %}{{ input.text }}{% endfor %}",
+            "renders a prompt of more than",
+        ),
+    ];
+    let provider = app
+        .create_provider(
+            &json!({"name": "o", "kind": "openai", "base_url": openai.url("/v1"),
+            "api_key": fakes::openai::KEY}),
+        )
+        .await
+        .assert_status(201)
+        .id();
+    for (i, (template, reason)) in table.into_iter().enumerate() {
+        let mut agent = agentry_tests::agent_body(&format!("runaway-{i}"), provider);
+        agent["model"] = json!("gpt-4o-mini");
+        agent["user_prompt"] = json!(template);
+        let agent = app.create_agent(&agent).await.assert_status(201).id();
+        let task = app.simple_task(&format!("t{i}")).await;
+        app.assign(agent, task).await.assert_status(201);
+        let resp = app
+            .post(
+                &format!("/api/agents/{agent}/tasks/{task}/runs"),
+                &json!({"input": {"text": "x".repeat(100)}}),
+            )
+            .await;
+        resp.assert_problem(422, "validation_failed");
+        assert!(resp.text.contains(reason), "{template}: {}", resp.text);
+    }
+    app.get("/readyz").await.assert_status(200);
+    assert_eq!(app.get("/api/runs").await.json()["total"], 0);
+    assert_eq!(openai.requests_to("/v1/chat/completions").len(), 0);
+}
+
 async fn status_only_moves_forward(backend: Backend) {
     let openai = fakes::openai::start().await;
     openai.set_default_reply(Reply::Text(VALID.to_owned()));
@@ -521,6 +565,7 @@ db_tests!(
     edits_and_deletion_do_not_disturb_runs_in_flight,
     bad_input_is_422_and_stores_nothing,
     a_template_variable_the_input_lacks_is_422,
+    runaway_templates_are_422_with_the_reason,
     status_only_moves_forward,
     runs_left_unfinished_by_a_stop_fail_as_interrupted,
     runs_a_crash_left_unfinished_fail_as_interrupted_at_the_next_start,

@@ -7,6 +7,8 @@ use contracts::rules::{
     MAX_RETRIES, MAX_TEMPERATURE, MAX_TIMEOUT_SECS,
 };
 
+use crate::prompt::UserPrompt;
+
 use super::fields::{Invalid, Problems, check_name, check_prompt, check_text};
 
 /// Checks everything about an agent body that needs no database. Returns it with the name and
@@ -26,7 +28,7 @@ pub fn validate(mut input: CreateAgent) -> Result<CreateAgent, Invalid> {
         let before = problems.len();
         check_text(&mut problems, "/user_prompt", template, MAX_PROMPT_CHARS);
         if problems.len() == before
-            && let Err(message) = check_template(template)
+            && let Err(message) = UserPrompt::compile(template)
         {
             problems.add("/user_prompt", message);
         }
@@ -61,26 +63,4 @@ pub fn validate(mut input: CreateAgent) -> Result<CreateAgent, Invalid> {
         );
     }
     problems.finish(input)
-}
-
-/// Compiles a user prompt template so syntax errors surface when it is saved, not at run time.
-pub fn check_template(source: &str) -> Result<(), String> {
-    let env = minijinja::Environment::new();
-    env.template_from_str(source)
-        .map(|_| ())
-        .map_err(|err| format!("is not a valid template: {err}"))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn template_syntax_is_checked() {
-        assert!(check_template("Classify: {{ input.text }}").is_ok());
-        assert!(check_template("{% for x in items %}{{ x }}{% endfor %}").is_ok());
-        for bad in ["{{ input", "{% if %}", "{% for x in y %}", "{{ a | }}"] {
-            assert!(check_template(bad).is_err(), "{bad:?} was accepted");
-        }
-    }
 }

@@ -15,6 +15,7 @@ use uuid::Uuid;
 use crate::db::{agents, providers, tasks, to_u64};
 use crate::llm::{self, ClientError, LlmProvider};
 use crate::outbound::GuardedClient;
+use crate::prompt::UserPrompt;
 use crate::registry::Registry;
 use crate::schema;
 use crate::secrets::Keyring;
@@ -54,8 +55,8 @@ pub struct RunnableAgent {
     request_validator: Option<Validator>,
     response_validator: Validator,
     pub response_schema: Value,
-    /// Holds the compiled `user_prompt` as template `"user"`, if there is one.
-    templates: minijinja::Environment<'static>,
+    /// The compiled `user_prompt`, if there is one.
+    user_prompt: Option<UserPrompt>,
     pub system_prompt: String,
     pub model: String,
     pub temperature: Option<f64>,
@@ -83,17 +84,10 @@ impl RunnableAgent {
     /// its top-level fields), or the input as JSON when there is no template. An undefined
     /// variable is an error, never an empty string.
     pub fn render(&self, input: &Value) -> Result<String, String> {
-        let Ok(template) = self.templates.get_template("user") else {
-            return serde_json::to_string_pretty(input).map_err(|e| e.to_string());
-        };
-        let mut context = match input {
-            Value::Object(map) => map.clone(),
-            _ => serde_json::Map::new(),
-        };
-        context.insert("input".to_owned(), input.clone());
-        template
-            .render(minijinja::Value::from_serialize(&context))
-            .map_err(|e| e.to_string())
+        match &self.user_prompt {
+            Some(template) => template.render(input),
+            None => serde_json::to_string_pretty(input).map_err(|e| e.to_string()),
+        }
     }
 
     /// The agent's system prompt plus the schema: even with native structured output, models
@@ -122,13 +116,12 @@ impl RunnableAgent {
         };
         let response_validator = schema::compile(&task.response_schema)
             .map_err(|e| BuildError::Schema(e.to_string()))?;
-        let mut templates = minijinja::Environment::new();
-        templates.set_undefined_behavior(minijinja::UndefinedBehavior::Strict);
-        if let Some(source) = &agent.user_prompt {
-            templates
-                .add_template_owned("user", source.clone())
-                .map_err(|e| BuildError::Template(e.to_string()))?;
-        }
+        let user_prompt = agent
+            .user_prompt
+            .as_deref()
+            .map(UserPrompt::compile)
+            .transpose()
+            .map_err(BuildError::Template)?;
         let max_tokens = agent.max_tokens.and_then(|v| u32::try_from(v).ok());
         let max_retries = u32::try_from(agent.max_retries).unwrap_or(0);
         let timeout_secs = u32::try_from(agent.timeout_secs).unwrap_or(1).max(1);
@@ -137,7 +130,7 @@ impl RunnableAgent {
             request_validator,
             response_validator,
             response_schema: task.response_schema.clone(),
-            templates,
+            user_prompt,
             system_prompt: agent.system_prompt.clone(),
             model: agent.model.clone(),
             temperature: agent.temperature,
