@@ -13,6 +13,7 @@
 mod agents;
 mod assignments;
 mod auth;
+mod canary;
 mod cli;
 mod contract;
 mod contract_rules;

@@ -74,8 +74,12 @@ async fn the_api_passes_schemathesis_with_every_check(backend: Backend) {
     let config = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("schemathesis/schemathesis.toml");
     // Kept after the test, for a look at the warnings and coverage of a passing run too.
     let report = std::env::temp_dir().join(format!("agentry-schemathesis-{backend:?}.txt"));
+    // schemathesis keeps a cache of past failures (`.schemathesis/`) in its working
+    // directory: each run gets its own, so runs never replay each other's cases.
+    let workdir = tempfile::tempdir().expect("a working directory for schemathesis");
     let started = Instant::now();
     let output = tokio::process::Command::new(&st)
+        .current_dir(workdir.path())
         .arg("--config-file")
         .arg(&config)
         .args(["run", &format!("{}/openapi.json", app.base_url)])

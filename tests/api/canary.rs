@@ -1,0 +1,666 @@
+//! Canary sweep: providers hold a canary API key; every endpoint, every WebSocket topic and
+//! every error path is driven (validation failures, conflicts, rejected and echoed keys,
+//! failing and canceled runs, bad tokens); then every response (body and headers), every
+//! WebSocket frame, the complete server log and a plain dump of the database are searched.
+//! The canary appears 0 times: only its ciphertext is stored.
+
+use std::time::{Duration, Instant};
+
+use agentry_tests::fakes::{self, Behavior, Reply};
+use agentry_tests::ws::{Next, WsClient};
+use agentry_tests::{Backend, Resp, TestApp, agent_body, closed_schema, db_tests, logs, task_body};
+use reqwest::Method;
+use serde_json::{Value, json};
+
+const CANARY: &str = "sk-CANARY-5e1f0c7a-9d2b-4c8e-b3a6-must-never-appear";
+const TOKEN: &str = "canary-sweep-api-token-0123456789";
+const VALID: &str = r#"{"sentiment":"positive","score":0.5}"#;
+
+/// Everything the server sent back, to be searched at the end.
+#[derive(Default)]
+struct Seen {
+    text: String,
+}
+
+impl Seen {
+    fn keep(&mut self, resp: &Resp) {
+        for (name, value) in resp.headers.iter() {
+            self.text.push_str(name.as_str());
+            self.text
+                .push_str(&String::from_utf8_lossy(value.as_bytes()));
+            self.text.push('\n');
+        }
+        self.text.push_str(&resp.text);
+        self.text.push('\n');
+    }
+}
+
+async fn call(
+    app: &TestApp,
+    seen: &mut Seen,
+    method: Method,
+    path: &str,
+    body: Option<&Value>,
+) -> Resp {
+    let resp = app.request(method, path, body).await;
+    seen.keep(&resp);
+    resp
+}
+
+/// A raw body (malformed JSON, wrong content type) with the token.
+async fn raw(app: &TestApp, seen: &mut Seen, path: &str, content_type: &str, body: String) -> Resp {
+    let request = app
+        .raw(Method::POST, path)
+        .header("content-type", content_type)
+        .body(body);
+    let resp = app.send(request).await;
+    seen.keep(&resp);
+    resp
+}
+
+/// Reads every frame until the `deleted` event of `marker` arrives (the sweep's last act).
+async fn drain(ws: &mut WsClient, marker: &str, frames: &mut String) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        assert!(Instant::now() < deadline, "the marker event never arrived");
+        match ws.next().await {
+            Next::Json(frame) => {
+                frames.push_str(&frame.to_string());
+                frames.push('\n');
+                if frame["event"] == "deleted" && frame["id"] == marker {
+                    return;
+                }
+            }
+            Next::Closed(code) => panic!("socket closed ({code:?}) during the sweep"),
+        }
+    }
+}
+
+async fn canary_key_appears_only_as_ciphertext(backend: Backend) {
+    // A provider that knows the canary, one that knows another key, and one that answers
+    // every call with an error quoting the key it was sent (as some servers do).
+    let good = fakes::openai::start_with(fakes::Options {
+        api_key: Some(CANARY.to_owned()),
+        ..fakes::openai::options()
+    })
+    .await;
+    good.set_default_reply(Reply::Text(VALID.to_owned()));
+    let other = fakes::anthropic::start().await;
+    let echo = fakes::openai::start_with(fakes::Options {
+        api_key: None,
+        ..fakes::openai::options()
+    })
+    .await;
+    let quoted = json!({"error": {"message": format!("Incorrect API key provided: {CANARY}. \
+        You passed {CANARY} in the Authorization header."), "type": "invalid_request_error",
+        "code": "invalid_api_key"}});
+    echo.set_behavior(Behavior::status(401).with_body(quoted.clone()));
+
+    let app = TestApp::spawn_with(backend, |c| {
+        c.api_token = Some(TOKEN.to_owned());
+        c.validator.enabled = true;
+        c.validator.check_timeout = Duration::from_secs(5);
+    })
+    .await;
+    let mut seen = Seen::default();
+    let mut frames = String::new();
+    // One socket with every topic from the query, one subscribing by messages after
+    // authenticating with the `auth` message.
+    let mut all = app.ws("providers,agents,tasks,runs").await;
+    let mut by_message = {
+        let url = format!("{}/ws", app.base_url.replacen("http", "ws", 1));
+        let (stream, _) = tokio_tungstenite::connect_async(url)
+            .await
+            .expect("connect /ws");
+        let mut ws = WsClient { stream };
+        ws.send_json(&json!({"type": "auth", "token": TOKEN})).await;
+        ws.send_json(&json!({"type": "subscribe", "topics": ["providers", "runs"]}))
+            .await;
+        ws
+    };
+
+    // Providers: created (connected, rejected, echoed), validated, updated, listed.
+    let p = |name: &str, kind: &str, base: String| json!({"name": name, "kind": kind, "base_url": base, "api_key": CANARY});
+    let created = call(
+        &app,
+        &mut seen,
+        Method::POST,
+        "/api/providers",
+        Some(&p("good", "openai", good.url("/v1"))),
+    )
+    .await;
+    created.assert_status(201);
+    let good_id = created.id();
+    let rejected = call(
+        &app,
+        &mut seen,
+        Method::POST,
+        "/api/providers",
+        Some(&p("rejected", "anthropic", other.base_url())),
+    )
+    .await;
+    rejected.assert_status(201);
+    let echo_id = call(
+        &app,
+        &mut seen,
+        Method::POST,
+        "/api/providers",
+        Some(&p("echo", "openai", echo.url("/v1"))),
+    )
+    .await
+    .assert_status(201)
+    .id();
+    for id in [good_id, rejected.id(), echo_id] {
+        let settled = app.provider_settled(id).await;
+        seen.text.push_str(&settled.to_string());
+    }
+    assert_eq!(
+        app.get(&format!("/api/providers/{good_id}")).await.json()["validation_status"],
+        "connected"
+    );
+    assert!(
+        app.get(&format!("/api/providers/{echo_id}")).await.json()["validation_error"]
+            .as_str()
+            .is_some_and(|e| e.starts_with("credentials_rejected")),
+        "the echoing provider is rejected"
+    );
+    // Error paths with the key in the body: duplicate name, bad fields, wrong types,
+    // malformed JSON, wrong content type, an oversized key.
+    call(
+        &app,
+        &mut seen,
+        Method::POST,
+        "/api/providers",
+        Some(&p("good", "openai", good.url("/v1"))),
+    )
+    .await
+    .assert_status(409);
+    call(
+        &app,
+        &mut seen,
+        Method::POST,
+        "/api/providers",
+        Some(&p("", "no-such-kind", "ftp://x".to_owned())),
+    )
+    .await;
+    call(
+        &app,
+        &mut seen,
+        Method::POST,
+        "/api/providers",
+        Some(
+            &json!({"name": "types", "kind": "openai", "base_url": good.url("/v1"),
+            "api_key": CANARY, "extra": CANARY}),
+        ),
+    )
+    .await;
+    call(
+        &app,
+        &mut seen,
+        Method::POST,
+        "/api/providers",
+        Some(&json!({"name": "long", "kind": "openai", "api_key": CANARY.repeat(200)})),
+    )
+    .await;
+    call(
+        &app,
+        &mut seen,
+        Method::POST,
+        "/api/providers",
+        Some(
+            &json!({"name": "meta", "kind": "openai", "base_url": "http://169.254.169.254/v1",
+            "api_key": CANARY}),
+        ),
+    )
+    .await;
+    raw(
+        &app,
+        &mut seen,
+        "/api/providers",
+        "application/json",
+        format!(r#"{{"name": "cut", "kind": "openai", "api_key": "{CANARY}""#),
+    )
+    .await;
+    raw(
+        &app,
+        &mut seen,
+        "/api/providers",
+        "application/json",
+        format!(r#"{{"name": "n", "kind": "openai", "api_key": "{CANARY}", "api_key": 7}}"#),
+    )
+    .await;
+    raw(
+        &app,
+        &mut seen,
+        "/api/providers",
+        "text/plain",
+        format!(r#"{{"name": "t", "kind": "openai", "api_key": "{CANARY}"}}"#),
+    )
+    .await;
+    let update = json!({"name": "good", "kind": "openai", "base_url": good.url("/v1"),
+        "api_key": CANARY});
+    call(
+        &app,
+        &mut seen,
+        Method::PUT,
+        &format!("/api/providers/{good_id}"),
+        Some(&update),
+    )
+    .await
+    .assert_status(200);
+    call(
+        &app,
+        &mut seen,
+        Method::PUT,
+        &format!("/api/providers/{good_id}"),
+        Some(&json!({"name": "good", "kind": "openai", "base_url": "nope", "api_key": CANARY})),
+    )
+    .await;
+    call(
+        &app,
+        &mut seen,
+        Method::POST,
+        &format!("/api/providers/{good_id}/validate"),
+        None,
+    )
+    .await
+    .assert_status(202);
+    app.provider_settled(good_id).await;
+    call(&app, &mut seen, Method::GET, "/api/providers", None)
+        .await
+        .assert_status(200);
+    call(
+        &app,
+        &mut seen,
+        Method::GET,
+        "/api/providers?limit=1&offset=1",
+        None,
+    )
+    .await;
+    call(
+        &app,
+        &mut seen,
+        Method::GET,
+        "/api/providers?limit=-1",
+        None,
+    )
+    .await;
+    call(
+        &app,
+        &mut seen,
+        Method::GET,
+        &format!("/api/providers/{good_id}"),
+        None,
+    )
+    .await;
+    call(
+        &app,
+        &mut seen,
+        Method::GET,
+        "/api/providers/not-a-uuid",
+        None,
+    )
+    .await;
+    call(
+        &app,
+        &mut seen,
+        Method::GET,
+        &format!("/api/providers/{}", uuid::Uuid::nil()),
+        None,
+    )
+    .await;
+
+    // Agents, tasks, assignments on the canary providers.
+    let agent = call(
+        &app,
+        &mut seen,
+        Method::POST,
+        "/api/agents",
+        Some(&{
+            let mut a = agent_body("agent", good_id);
+            a["model"] = json!("gpt-4o-mini");
+            a
+        }),
+    )
+    .await
+    .assert_status(201)
+    .id();
+    let echo_agent = call(
+        &app,
+        &mut seen,
+        Method::POST,
+        "/api/agents",
+        Some(&{
+            let mut a = agent_body("echo-agent", echo_id);
+            a["model"] = json!("gpt-4o-mini");
+            a["max_retries"] = json!(0);
+            a
+        }),
+    )
+    .await
+    .assert_status(201)
+    .id();
+    call(
+        &app,
+        &mut seen,
+        Method::POST,
+        "/api/agents",
+        Some(&json!({"name": "bad", "provider_id": good_id, "model": "", "user_prompt": "{{"})),
+    )
+    .await;
+    let mut renamed = agent_body("agent-renamed", good_id);
+    renamed["model"] = json!("gpt-4o-mini");
+    call(
+        &app,
+        &mut seen,
+        Method::PUT,
+        &format!("/api/agents/{agent}"),
+        Some(&renamed),
+    )
+    .await
+    .assert_status(200);
+    let mut task = task_body("task");
+    task["response_schema"] = closed_schema();
+    let task = call(&app, &mut seen, Method::POST, "/api/tasks", Some(&task))
+        .await
+        .assert_status(201)
+        .id();
+    call(
+        &app,
+        &mut seen,
+        Method::POST,
+        "/api/tasks",
+        Some(&json!({"name": "bad", "response_schema": {"type": "nope"}})),
+    )
+    .await;
+    let mut changed = task_body("task");
+    changed["response_schema"] = closed_schema();
+    changed["description"] = json!("changed");
+    call(
+        &app,
+        &mut seen,
+        Method::PUT,
+        &format!("/api/tasks/{task}"),
+        Some(&changed),
+    )
+    .await
+    .assert_status(200);
+    for a in [agent, echo_agent] {
+        call(
+            &app,
+            &mut seen,
+            Method::POST,
+            &format!("/api/agents/{a}/tasks"),
+            Some(&json!({"task_id": task})),
+        )
+        .await
+        .assert_status(201);
+    }
+    call(
+        &app,
+        &mut seen,
+        Method::POST,
+        &format!("/api/agents/{agent}/tasks"),
+        Some(&json!({"task_id": task})),
+    )
+    .await;
+    call(
+        &app,
+        &mut seen,
+        Method::GET,
+        &format!("/api/agents/{agent}/tasks"),
+        None,
+    )
+    .await;
+    call(&app, &mut seen, Method::GET, "/api/agents", None).await;
+    call(
+        &app,
+        &mut seen,
+        Method::GET,
+        &format!("/api/agents/{agent}"),
+        None,
+    )
+    .await;
+    call(&app, &mut seen, Method::GET, "/api/tasks", None).await;
+    call(
+        &app,
+        &mut seen,
+        Method::GET,
+        &format!("/api/tasks/{task}"),
+        None,
+    )
+    .await;
+
+    // Runs: succeeded (sync and async), failed on the echoing provider, failed on a 500
+    // quoting the key, refused input, canceled.
+    let runs = format!("/api/agents/{agent}/tasks/{task}/runs");
+    let input = json!({"input": {"text": "a fine day"}});
+    let ok = call(&app, &mut seen, Method::POST, &runs, Some(&input)).await;
+    assert_eq!(
+        ok.assert_status(201).json()["status"],
+        "succeeded",
+        "{}",
+        ok.text
+    );
+    let queued = call(
+        &app,
+        &mut seen,
+        Method::POST,
+        &runs,
+        Some(&json!({"input": {"text": "later"}, "mode": "async"})),
+    )
+    .await
+    .assert_status(202)
+    .json();
+    let queued = queued["id"].as_str().expect("run id").to_owned();
+    app.run_finished(&queued).await;
+    let echoed = call(
+        &app,
+        &mut seen,
+        Method::POST,
+        &format!("/api/agents/{echo_agent}/tasks/{task}/runs"),
+        Some(&input),
+    )
+    .await;
+    assert_eq!(echoed.json()["status"], "failed", "{}", echoed.text);
+    good.push_once(Behavior::status(500).with_body(quoted.clone()));
+    good.push_once(Behavior::status(500).with_body(quoted.clone()));
+    good.push_once(Behavior::status(500).with_body(quoted.clone()));
+    call(&app, &mut seen, Method::POST, &runs, Some(&input)).await;
+    call(
+        &app,
+        &mut seen,
+        Method::POST,
+        &runs,
+        Some(&json!({"input": {"text": 7}})),
+    )
+    .await;
+    good.set_behavior(Behavior::Hang);
+    let hanging = call(
+        &app,
+        &mut seen,
+        Method::POST,
+        &runs,
+        Some(&json!({"input": {"text": "slow"}, "mode": "async"})),
+    )
+    .await
+    .json();
+    let hanging = hanging["id"].as_str().expect("run id").to_owned();
+    call(
+        &app,
+        &mut seen,
+        Method::POST,
+        &format!("/api/runs/{hanging}/cancel"),
+        None,
+    )
+    .await;
+    app.run_finished(&hanging).await;
+    good.set_behavior(Behavior::Normal);
+    call(
+        &app,
+        &mut seen,
+        Method::POST,
+        &format!("/api/runs/{hanging}/cancel"),
+        None,
+    )
+    .await;
+    for id in [&queued, &hanging] {
+        call(
+            &app,
+            &mut seen,
+            Method::GET,
+            &format!("/api/runs/{id}"),
+            None,
+        )
+        .await;
+        call(
+            &app,
+            &mut seen,
+            Method::GET,
+            &format!("/api/runs/{id}/events"),
+            None,
+        )
+        .await;
+    }
+    call(&app, &mut seen, Method::GET, "/api/runs", None).await;
+    call(
+        &app,
+        &mut seen,
+        Method::GET,
+        &format!("/api/runs?agent_id={agent}&status=failed"),
+        None,
+    )
+    .await;
+
+    // Authentication errors, health, deletes (the provider in use, then free).
+    for token in [None, Some("wrong-token")] {
+        let mut request = app.client.get(format!("{}/api/providers", app.base_url));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        seen.keep(&app.send(request).await);
+    }
+    call(&app, &mut seen, Method::GET, "/healthz", None).await;
+    call(&app, &mut seen, Method::GET, "/readyz", None).await;
+    call(
+        &app,
+        &mut seen,
+        Method::DELETE,
+        &format!("/api/agents/{echo_agent}/tasks/{task}"),
+        None,
+    )
+    .await;
+    call(
+        &app,
+        &mut seen,
+        Method::DELETE,
+        &format!("/api/agents/{echo_agent}"),
+        None,
+    )
+    .await;
+    call(
+        &app,
+        &mut seen,
+        Method::DELETE,
+        &format!("/api/providers/{echo_id}"),
+        None,
+    )
+    .await
+    .assert_status(204);
+    call(
+        &app,
+        &mut seen,
+        Method::GET,
+        &format!("/api/providers/{echo_id}"),
+        None,
+    )
+    .await;
+    let marker = call(
+        &app,
+        &mut seen,
+        Method::POST,
+        "/api/tasks",
+        Some(&json!({"name": "marker", "response_schema": {"type": "object"}})),
+    )
+    .await
+    .id();
+    call(
+        &app,
+        &mut seen,
+        Method::DELETE,
+        &format!("/api/tasks/{marker}"),
+        None,
+    )
+    .await
+    .assert_status(204);
+    drain(&mut all, &marker.to_string(), &mut frames).await;
+    by_message.send_json(&json!({"type": "ping"})).await;
+    loop {
+        match by_message.next().await {
+            Next::Json(frame) => {
+                frames.push_str(&frame.to_string());
+                if frame["type"] == "pong" {
+                    break;
+                }
+            }
+            Next::Closed(code) => panic!("socket closed ({code:?})"),
+        }
+    }
+
+    // The key was used where it belongs.
+    assert!(
+        good.requests()
+            .iter()
+            .any(|r| r.header("authorization") == Some(&format!("Bearer {CANARY}"))),
+        "the provider never received the key"
+    );
+    assert!(
+        frames.contains("validation_update") && frames.contains("\"runs\""),
+        "{frames}"
+    );
+
+    let dump = dump(app).await;
+    let hex: String = CANARY.bytes().map(|b| format!("{b:02x}")).collect();
+    let log = logs::captured();
+    for (what, text) in [
+        ("an API response", &seen.text),
+        ("a WebSocket frame", &frames),
+        ("the server log", &log),
+        ("the database dump", &dump),
+    ] {
+        assert_eq!(text.matches(CANARY).count(), 0, "the canary reached {what}");
+        assert!(
+            !text.to_ascii_lowercase().contains(&hex),
+            "the canary (hex) reached {what}"
+        );
+    }
+    assert!(
+        dump.contains(&good_id.to_string()) && dump.contains("api_key"),
+        "the dump holds the providers: {dump}"
+    );
+}
+
+/// A plain-text dump of the app's database, taken after the server stopped.
+async fn dump(app: TestApp) -> String {
+    let pg = app.pg_name().map(str::to_owned);
+    let (config, data_dir, db) = app.stop().await;
+    let output = match (&pg, &config.database_url) {
+        (Some(_), Some(url)) => std::process::Command::new("pg_dump")
+            .args(["--no-owner", "--column-inserts", url])
+            .output(),
+        _ => std::process::Command::new("sqlite3")
+            .arg(data_dir.path().join("agentry.db"))
+            .arg(".dump")
+            .output(),
+    }
+    .expect("run the dump tool");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    drop(db);
+    String::from_utf8(output.stdout).expect("a text dump")
+}
+
+db_tests!(canary_key_appears_only_as_ciphertext);
