@@ -68,3 +68,11 @@ lint:
 # Format everything
 fmt:
     cargo fmt --all
+
+# The 60-minute soak → docs/soak.md (e.g. `just soak --minutes 5`)
+soak *ARGS:
+    scripts/soak {{ARGS}}
+
+# Every fuzz target for 10 minutes, growing fuzz/corpus (e.g. `just fuzz --minutes 2 template`)
+fuzz *ARGS:
+    scripts/fuzz {{ARGS}}

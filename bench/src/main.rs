@@ -4,8 +4,11 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use agentry_bench::machine::Machine;
 use agentry_bench::plan::Plan;
-use agentry_bench::{Db, Options, Scenario, report, server, stub};
+use agentry_bench::scenarios::soak;
+use agentry_bench::server::Launch;
+use agentry_bench::{Db, Options, Scenario, load, pg, report, server, stub};
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
@@ -55,6 +58,23 @@ enum Command {
         #[arg(long)]
         json: Option<PathBuf>,
     },
+    /// Soak: one server under steady mixed load for a long time, sampled every minute
+    /// (memory, file descriptors, threads, runtime tasks, latency); writes docs/soak.md.
+    Soak {
+        #[arg(long, default_value_t = 60)]
+        minutes: u64,
+        #[arg(long, value_enum, default_value = "sqlite")]
+        db: Db,
+        /// The agentry binary (default: next to this one; build it in release).
+        #[arg(long)]
+        server_bin: Option<PathBuf>,
+        /// Where the report goes (replaced whole).
+        #[arg(long)]
+        markdown: Option<PathBuf>,
+        /// Where the JSON results go.
+        #[arg(long)]
+        json: Option<PathBuf>,
+    },
     /// Run the instant OpenAI-style stub until stopped.
     Stub {
         #[arg(long, default_value_t = 18000)]
@@ -70,6 +90,40 @@ fn main() -> anyhow::Result<()> {
     match cli.command {
         Command::Stub { port, delay_ms } => {
             stub::Stub::serve_forever(port, Duration::from_millis(delay_ms))
+        }
+        Command::Soak {
+            minutes,
+            db,
+            server_bin,
+            markdown,
+            json,
+        } => {
+            anyhow::ensure!(minutes >= 1, "--minutes must be at least 1");
+            let binary = server::find_binary(server_bin.as_deref())?;
+            let command = std::env::var("AGENTRY_BENCH_COMMAND")
+                .unwrap_or_else(|_| std::env::args().collect::<Vec<_>>().join(" "));
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()?;
+            let soak = runtime.block_on(soak(binary, db, minutes))?;
+            if let Some(path) = &json {
+                std::fs::write(path, serde_json::to_string_pretty(&soak)? + "\n")?;
+            }
+            let machine = Machine::probe();
+            let machine = format!(
+                "{} × {}, {} GiB, commit {}",
+                machine.cores, machine.cpu, machine.memory_gib, machine.agentry_commit
+            );
+            let report = soak::markdown(&soak, &machine, &command);
+            match &markdown {
+                Some(path) => std::fs::write(path, report)?,
+                None => eprintln!("{report}"),
+            }
+            anyhow::ensure!(
+                soak.trends.iter().all(|t| t.flat),
+                "not every figure stayed flat (see the report)"
+            );
+            Ok(())
         }
         Command::Run {
             quick,
@@ -128,4 +182,34 @@ fn main() -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+/// The soak on a fresh data directory (and database), with the runtime's figures logged.
+async fn soak(binary: PathBuf, db: Db, minutes: u64) -> anyhow::Result<soak::Soak> {
+    let data = tempfile::tempdir()?;
+    let pg = match db {
+        Db::Postgres => Some(pg::PgDatabase::create().await?),
+        Db::Sqlite => None,
+    };
+    let launch = Launch {
+        binary,
+        data_dir: data.path().to_owned(),
+        database_url: pg.as_ref().map(|pg| pg.url.clone()),
+        log: "info,agentry::runtime=debug".to_owned(),
+    };
+    let client = load::client()?;
+    let stub = stub::Stub::start(0, Duration::ZERO)?;
+    let outcome = soak::run(
+        &client,
+        &launch,
+        &stub,
+        minutes,
+        Duration::from_secs(60),
+        db.name(),
+    )
+    .await;
+    if let Some(pg) = pg {
+        pg.drop_database().await?;
+    }
+    outcome
 }

@@ -34,6 +34,8 @@ pub struct Server {
     /// Spawn → first 200 from `/readyz`.
     pub ready_after: Duration,
     tail: Arc<Mutex<VecDeque<String>>>,
+    /// The last `runtime stats` line the server logged (with `agentry::runtime=debug`).
+    runtime_stats: Arc<Mutex<Option<String>>>,
 }
 
 impl Server {
@@ -71,9 +73,11 @@ impl Server {
             .with_context(|| format!("start {}", launch.binary.display()))?;
         let stderr = child.stderr.take().context("server stderr")?;
         let tail = Arc::new(Mutex::new(VecDeque::new()));
+        let runtime_stats = Arc::new(Mutex::new(None));
         let (address_tx, address_rx) = mpsc::channel();
         {
             let tail = Arc::clone(&tail);
+            let runtime_stats = Arc::clone(&runtime_stats);
             // Drains the log for the server's whole life (a full pipe would block it).
             std::thread::spawn(move || {
                 for line in BufReader::new(stderr).lines().map_while(Result::ok) {
@@ -81,6 +85,11 @@ impl Server {
                         let rest = &line[at + "listening on ".len()..];
                         let url = rest.split_whitespace().next().unwrap_or(rest);
                         let _ = address_tx.send(url.to_owned());
+                    }
+                    if line.contains("runtime stats")
+                        && let Ok(mut last) = runtime_stats.lock()
+                    {
+                        *last = Some(line.clone());
                     }
                     if let Ok(mut tail) = tail.lock() {
                         if tail.len() == LOG_TAIL {
@@ -96,6 +105,7 @@ impl Server {
             base_url: String::new(),
             ready_after: Duration::ZERO,
             tail,
+            runtime_stats,
         };
         server.base_url = match address_rx.recv_timeout(DEADLINE) {
             Ok(url) => url,
@@ -134,6 +144,15 @@ impl Server {
     }
 
     /// The last lines the server logged.
+    /// `name=value` from the last `runtime stats` line, e.g. `alive_tasks`.
+    pub fn runtime_stat(&self, name: &str) -> Option<u64> {
+        let line = self.runtime_stats.lock().ok()?.clone()?;
+        let prefix = format!("{name}=");
+        line.split_whitespace()
+            .find_map(|field| field.strip_prefix(prefix.as_str()))
+            .and_then(|value| value.trim_end_matches(',').parse().ok())
+    }
+
     pub fn log_tail(&self) -> String {
         self.tail
             .lock()

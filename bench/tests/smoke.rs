@@ -127,3 +127,42 @@ async fn every_scenario_runs_briefly_and_reports() {
         serde_json::from_str(&std::fs::read_to_string(json).unwrap()).unwrap();
     assert_eq!(parsed["overhead"][0]["target"], "agentry (sqlite)");
 }
+
+/// The soak's harness, briefly: four two-second samples against the debug server. Every
+/// request must succeed and every sample carry the server's figures; whether they stay flat
+/// over so short a time is not asserted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_soak_samples_every_figure() {
+    use std::time::Duration;
+
+    use agentry_bench::scenarios::soak;
+    use agentry_bench::server::Launch;
+    use agentry_bench::{load, stub};
+
+    let data = tempfile::tempdir().expect("a data directory");
+    let launch = Launch {
+        binary: server::find_binary(None).expect("the debug agentry binary"),
+        data_dir: data.path().to_owned(),
+        database_url: None,
+        log: "info,agentry::runtime=debug".to_owned(),
+    };
+    let client = load::client().expect("a client");
+    let stub = stub::Stub::start(0, Duration::ZERO).expect("the stub");
+    let result = soak::run(&client, &launch, &stub, 4, Duration::from_secs(2), "sqlite")
+        .await
+        .expect("the soak runs");
+    assert_eq!(result.minutes.len(), 4);
+    assert_eq!(result.first_error, None);
+    for sample in &result.minutes {
+        assert_eq!(sample.errors, 0);
+        assert!(sample.requests > 0 && sample.runs > 0, "{sample:?}");
+        assert!(sample.rss_mib > 0.0 && sample.open_fds > 0 && sample.threads > 0);
+    }
+    // The server logs its runtime figures every 10 s: by the last sample it has.
+    assert!(
+        result.minutes.iter().any(|m| m.alive_tasks.is_some()),
+        "no runtime stats line was read"
+    );
+    let report = soak::markdown(&result, "test machine", "smoke");
+    assert!(report.contains("| minute |") && report.contains("RSS (MiB)"));
+}
