@@ -6,7 +6,8 @@
 use std::fmt;
 use std::io;
 
-use minijinja::{Environment, ErrorKind, UndefinedBehavior};
+use minijinja::value::ValueKind;
+use minijinja::{Environment, Error, ErrorKind, Output, State, UndefinedBehavior, Value as Jinja};
 use serde_json::Value;
 
 /// Steps (minijinja instructions) one rendering may take. A template filling in a few
@@ -38,6 +39,7 @@ impl UserPrompt {
         // An undefined variable is an error, never an empty string in the prompt.
         env.set_undefined_behavior(UndefinedBehavior::Strict);
         env.set_fuel(Some(MAX_RENDER_STEPS));
+        env.set_formatter(bounded_formatter);
         env.add_template_owned(NAME, source.to_owned())
             .map_err(|err| format!("is not a valid template: {err}"))?;
         Ok(UserPrompt { env })
@@ -63,6 +65,57 @@ impl UserPrompt {
             )),
             Err(err) => Err(err.to_string()),
         }
+    }
+}
+
+/// Writes a value into the prompt like minijinja's own formatter, except that sequences and
+/// maps are written item by item and stop at the first refused write. (minijinja writes them
+/// through `fmt::DebugList`, which keeps iterating after the output refused more: `{{ items *
+/// 10**9 }}` would walk a billion items one step after the prompt was already full.) A
+/// sequence with more items than the prompt has bytes is refused before it is walked.
+fn bounded_formatter(out: &mut Output, state: &State, value: &Jinja) -> Result<(), Error> {
+    match value.kind() {
+        ValueKind::Seq | ValueKind::Iterable | ValueKind::Map => write_container(out, value),
+        _ => minijinja::escape_formatter(out, state, value),
+    }
+}
+
+fn too_large() -> Error {
+    Error::new(
+        ErrorKind::InvalidOperation,
+        format!("renders a prompt of more than {MAX_RENDERED_BYTES} bytes"),
+    )
+}
+
+/// `[a, "b"]` and `{"k": v}`, the way minijinja displays them, nested values included.
+fn write_container(out: &mut Output, value: &Jinja) -> Result<(), Error> {
+    use std::fmt::Write as _;
+    if value.len().is_some_and(|len| len > MAX_RENDERED_BYTES) {
+        return Err(too_large());
+    }
+    let map = value.kind() == ValueKind::Map;
+    out.write_char(if map { '{' } else { '[' })
+        .map_err(|_| too_large())?;
+    for (i, item) in value.try_iter()?.enumerate() {
+        if i > 0 {
+            out.write_str(", ").map_err(|_| too_large())?;
+        }
+        if map {
+            write!(out, "{item:?}: ").map_err(|_| too_large())?;
+            write_nested(out, &value.get_item(&item)?)?;
+        } else {
+            write_nested(out, &item)?;
+        }
+    }
+    out.write_char(if map { '}' } else { ']' })
+        .map_err(|_| too_large())
+}
+
+fn write_nested(out: &mut Output, value: &Jinja) -> Result<(), Error> {
+    use std::fmt::Write as _;
+    match value.kind() {
+        ValueKind::Seq | ValueKind::Iterable | ValueKind::Map => write_container(out, value),
+        _ => write!(out, "{value:?}").map_err(|_| too_large()),
     }
 }
 
@@ -123,6 +176,35 @@ mod tests {
         let prompt = UserPrompt::compile(nested).unwrap();
         let err = prompt.render(&json!({})).unwrap_err();
         assert!(err.contains("steps"), "{err}");
+    }
+
+    #[test]
+    fn containers_are_written_as_minijinja_writes_them() {
+        let prompt = UserPrompt::compile("{{ input }} {{ input.items }} {{ [] }}").unwrap();
+        let input = json!({"items": [1, "two", {"three": 3.5, "n": null}, [true]]});
+        let mut env = Environment::new();
+        env.add_template("t", "{{ input }} {{ input.items }} {{ [] }}")
+            .unwrap();
+        let plain = env
+            .get_template("t")
+            .unwrap()
+            .render(minijinja::context! { input => Jinja::from_serialize(&input) })
+            .unwrap();
+        assert_eq!(prompt.render(&input).unwrap(), plain);
+    }
+
+    #[test]
+    fn a_sequence_repeated_a_billion_times_is_refused_at_once() {
+        let context = json!({"items": [1, "two", {"three": 3.0}]});
+        for source in [
+            "{{ items * 17**7 }}",
+            "{{ [items * 30000] * 30000 }}",
+            "{{ {'k': items * 10**9} }}",
+        ] {
+            let prompt = UserPrompt::compile(source).unwrap();
+            let err = prompt.render(&context).unwrap_err();
+            assert!(err.contains("bytes"), "{source}: {err}");
+        }
     }
 
     #[test]
