@@ -112,7 +112,6 @@ fn write_container(out: &mut Output, value: &Jinja) -> Result<(), Error> {
 }
 
 fn write_nested(out: &mut Output, value: &Jinja) -> Result<(), Error> {
-    use std::fmt::Write as _;
     match value.kind() {
         ValueKind::Seq | ValueKind::Iterable | ValueKind::Map => write_container(out, value),
         _ => write!(out, "{value:?}").map_err(|_| too_large()),
