@@ -139,7 +139,35 @@ impl Window {
     }
 }
 
-/// Sends one request and checks its status; the JSON answer (or `null`) on success.
+/// One load loop's view of the server: its client, where its figures go, the base URL.
+struct Api<'a> {
+    client: &'a Client,
+    window: &'a Window,
+    base: &'a str,
+}
+
+impl Api<'_> {
+    /// Sends one request to `base` + `path` and checks its status; the JSON answer (or
+    /// `null`) on success.
+    async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&Value>,
+        expect: StatusCode,
+    ) -> Result<Value, String> {
+        call(
+            self.client,
+            self.window,
+            method,
+            &format!("{}{path}", self.base),
+            body,
+            expect,
+        )
+        .await
+    }
+}
+
 async fn call(
     client: &Client,
     window: &Window,
@@ -185,117 +213,72 @@ fn id(value: &Value) -> Result<String, String> {
 
 /// One user's iteration: a task created, read, changed, listed and deleted; an agent created
 /// and deleted; a sync run and an async run followed to its end; now and then the slow path.
-async fn iteration(
-    client: &Client,
-    window: &Window,
-    base: &str,
-    fixture: &Runnable,
-    label: &str,
-) -> Result<(), String> {
+async fn iteration(api: &Api<'_>, fixture: &Runnable, label: &str) -> Result<(), String> {
     let task_body = fixtures::mid_size_task(label);
-    let task = id(&call(
-        client,
-        window,
-        Method::POST,
-        &format!("{base}/api/tasks"),
-        Some(&task_body),
-        StatusCode::CREATED,
-    )
-    .await?)?;
-    let task_url = format!("{base}/api/tasks/{task}");
-    call(client, window, Method::GET, &task_url, None, StatusCode::OK).await?;
+    let task = id(&api
+        .call(
+            Method::POST,
+            "/api/tasks",
+            Some(&task_body),
+            StatusCode::CREATED,
+        )
+        .await?)?;
+    let task_url = format!("/api/tasks/{task}");
+    api.call(Method::GET, &task_url, None, StatusCode::OK)
+        .await?;
     let mut changed = task_body.clone();
     changed["description"] = json!(format!("changed by {label}"));
-    call(
-        client,
-        window,
-        Method::PUT,
-        &task_url,
-        Some(&changed),
-        StatusCode::OK,
-    )
-    .await?;
-    call(
-        client,
-        window,
-        Method::GET,
-        &format!("{base}/api/tasks?limit=20"),
-        None,
-        StatusCode::OK,
-    )
-    .await?;
-    let agent = id(&call(
-        client,
-        window,
-        Method::POST,
-        &format!("{base}/api/agents"),
-        Some(&fixtures::agent_body(label, &fixture.provider_id)),
-        StatusCode::CREATED,
-    )
-    .await?)?;
-    call(
-        client,
-        window,
-        Method::GET,
-        &format!("{base}/api/agents"),
-        None,
-        StatusCode::OK,
-    )
-    .await?;
-    call(
-        client,
-        window,
+    api.call(Method::PUT, &task_url, Some(&changed), StatusCode::OK)
+        .await?;
+    api.call(Method::GET, "/api/tasks?limit=20", None, StatusCode::OK)
+        .await?;
+    let agent = id(&api
+        .call(
+            Method::POST,
+            "/api/agents",
+            Some(&fixtures::agent_body(label, &fixture.provider_id)),
+            StatusCode::CREATED,
+        )
+        .await?)?;
+    api.call(Method::GET, "/api/agents", None, StatusCode::OK)
+        .await?;
+    api.call(
         Method::DELETE,
-        &format!("{base}/api/agents/{agent}"),
+        &format!("/api/agents/{agent}"),
         None,
         StatusCode::NO_CONTENT,
     )
     .await?;
-    call(
-        client,
-        window,
-        Method::DELETE,
-        &task_url,
-        None,
-        StatusCode::NO_CONTENT,
-    )
-    .await?;
+    api.call(Method::DELETE, &task_url, None, StatusCode::NO_CONTENT)
+        .await?;
 
-    let runs_url = fixture.runs_url(base);
-    let run = call(
-        client,
-        window,
-        Method::POST,
-        &runs_url,
-        Some(&fixtures::run_input()),
-        StatusCode::CREATED,
-    )
-    .await?;
+    let runs_url = fixture.runs_url("");
+    let run = api
+        .call(
+            Method::POST,
+            &runs_url,
+            Some(&fixtures::run_input()),
+            StatusCode::CREATED,
+        )
+        .await?;
     if run["status"] != "succeeded" {
         return Err(format!("a sync run did not succeed: {run}"));
     }
     let mut input = fixtures::run_input();
     input["mode"] = json!("async");
-    let queued = id(&call(
-        client,
-        window,
-        Method::POST,
-        &runs_url,
-        Some(&input),
-        StatusCode::ACCEPTED,
-    )
-    .await?)?;
+    let queued = id(&api
+        .call(Method::POST, &runs_url, Some(&input), StatusCode::ACCEPTED)
+        .await?)?;
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        let run = call(
-            client,
-            window,
-            Method::GET,
-            &format!("{base}/api/runs/{queued}"),
-            None,
-            StatusCode::OK,
-        )
-        .await?;
+        let run = api
+            .call(
+                Method::GET,
+                &format!("/api/runs/{queued}"),
+                None,
+                StatusCode::OK,
+            )
+            .await?;
         match run["status"].as_str() {
             Some("succeeded") => break,
             Some("queued" | "running") if Instant::now() < deadline => {
@@ -304,86 +287,61 @@ async fn iteration(
             _ => return Err(format!("an async run did not succeed: {run}")),
         }
     }
-    call(
-        client,
-        window,
+    api.call(
         Method::GET,
-        &format!("{base}/api/runs/{queued}/events"),
+        &format!("/api/runs/{queued}/events"),
         None,
         StatusCode::OK,
     )
     .await?;
-    window.runs.fetch_add(2, Ordering::Relaxed);
+    api.window.runs.fetch_add(2, Ordering::Relaxed);
     Ok(())
 }
 
 async fn slow_path(
-    client: &Client,
-    window: &Window,
-    base: &str,
+    api: &Api<'_>,
     fixture: &Runnable,
     stub_url: &str,
     label: &str,
 ) -> Result<(), String> {
     let mut agent = fixtures::agent_body(&fixture.name, &fixture.provider_id);
     agent["description"] = json!(format!("touched by {label}"));
-    call(
-        client,
-        window,
+    api.call(
         Method::PUT,
-        &format!("{base}/api/agents/{}", fixture.agent_id),
+        &format!("/api/agents/{}", fixture.agent_id),
         Some(&agent),
         StatusCode::OK,
     )
     .await?;
-    call(
-        client,
-        window,
+    api.call(
         Method::POST,
-        &format!("{base}/api/providers/{}/validate", fixture.provider_id),
+        &format!("/api/providers/{}/validate", fixture.provider_id),
         None,
         StatusCode::ACCEPTED,
     )
     .await?;
-    let provider = id(&call(
-        client,
-        window,
-        Method::POST,
-        &format!("{base}/api/providers"),
-        Some(
-            &json!({"name": format!("p-{label}"), "kind": "openai_compatible",
+    let provider = id(&api
+        .call(
+            Method::POST,
+            "/api/providers",
+            Some(
+                &json!({"name": format!("p-{label}"), "kind": "openai_compatible",
             "base_url": stub_url}),
-        ),
-        StatusCode::CREATED,
-    )
-    .await?)?;
-    call(
-        client,
-        window,
-        Method::GET,
-        &format!("{base}/api/providers"),
-        None,
-        StatusCode::OK,
-    )
-    .await?;
-    call(
-        client,
-        window,
+            ),
+            StatusCode::CREATED,
+        )
+        .await?)?;
+    api.call(Method::GET, "/api/providers", None, StatusCode::OK)
+        .await?;
+    api.call(
         Method::DELETE,
-        &format!("{base}/api/providers/{provider}"),
+        &format!("/api/providers/{provider}"),
         None,
         StatusCode::NO_CONTENT,
     )
     .await?;
-    call(
-        client,
-        window,
-        Method::GET,
-        &format!("{base}/api/runs?limit=50"),
-        None,
-        StatusCode::OK,
-    )
-    .await?;
+    api.call(Method::GET, "/api/runs?limit=50", None, StatusCode::OK)
+        .await?;
     Ok(())
 }
 
@@ -449,9 +407,14 @@ pub async fn run(
             while !stop.load(Ordering::Relaxed) {
                 let label = format!("soak-u{user}-{i}");
                 // Errors are counted in the window; the loop goes on.
-                let _ = iteration(&client, &window, &base, &fixture, &label).await;
+                let api = Api {
+                    client: &client,
+                    window: &window,
+                    base: &base,
+                };
+                let _ = iteration(&api, &fixture, &label).await;
                 if i.is_multiple_of(SLOW_PATH_EVERY) {
-                    let _ = slow_path(&client, &window, &base, &fixture, &stub_url, &label).await;
+                    let _ = slow_path(&api, &fixture, &stub_url, &label).await;
                 }
                 i += 1;
                 tokio::time::sleep(PACE).await;
