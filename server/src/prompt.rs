@@ -1,7 +1,8 @@
 //! The agent's user prompt template (Jinja syntax, rendered by minijinja): compiled when an
 //! agent is saved and again when it becomes runnable, rendered once per run with the run's
-//! input. Rendering runs on the request's thread, so it is bounded: a template cannot loop
-//! for ever (it has a step budget, minijinja's fuel) or produce a prompt of unbounded size.
+//! input. Rendering is bounded: a template cannot loop for ever (it has a step budget,
+//! minijinja's fuel) or produce a prompt of unbounded size; runs also give it a deadline
+//! (`RunnableAgent::render_off_thread`).
 
 use std::fmt;
 use std::io;

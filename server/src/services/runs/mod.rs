@@ -138,7 +138,7 @@ impl Runs {
         check_json_text(&mut problems, "/input", &body.input);
         problems.extend(runnable.check_input(&body.input));
         problems.finish(())?;
-        let (input, rendered) = render(Arc::clone(&runnable), body.input).await;
+        let (input, rendered) = Arc::clone(&runnable).render_off_thread(body.input).await;
         let body = CreateRun { input, ..body };
         let prompt = rendered.map_err(|e| {
             Invalid::field(
@@ -573,33 +573,5 @@ fn interrupted() -> Finish {
     Finish {
         error: Some(INTERRUPTED.to_owned()),
         ..Finish::default()
-    }
-}
-
-/// Longest a prompt may take to render before its run is refused.
-const RENDER_DEADLINE: Duration = Duration::from_secs(2);
-
-/// Renders the prompt on a blocking thread, so a template that is slow to render (minijinja
-/// bounds its steps, but not the work inside one step, such as iterating a sequence repeated
-/// a billion times) never holds up the async workers that serve everyone else. After
-/// `RENDER_DEADLINE` the run is refused; the thread finishes the rendering on its own.
-/// Hands the input back with the result.
-async fn render(runnable: Arc<RunnableAgent>, input: Value) -> (Value, Result<String, String>) {
-    let (sent, received) = tokio::sync::oneshot::channel();
-    // The input travels back with the result, so it is never copied.
-    let _detached = tokio::task::spawn_blocking(move || {
-        let rendered = runnable.render(&input);
-        let _ = sent.send((input, rendered));
-    });
-    match tokio::time::timeout(RENDER_DEADLINE, received).await {
-        Ok(Ok(done)) => done,
-        Ok(Err(_)) => (Value::Null, Err("rendering the template failed".to_owned())),
-        Err(_) => (
-            Value::Null,
-            Err(format!(
-                "takes more than {} s to render",
-                RENDER_DEADLINE.as_secs()
-            )),
-        ),
     }
 }

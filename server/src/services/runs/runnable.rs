@@ -49,6 +49,9 @@ pub enum BuildError {
     Template(String),
 }
 
+/// Longest a prompt may take to render before its run is refused.
+const RENDER_DEADLINE: Duration = Duration::from_secs(2);
+
 /// An agent ready to run one task. Immutable; shared by every run of its configuration.
 pub struct RunnableAgent {
     pub provider: Arc<dyn LlmProvider>,
@@ -87,6 +90,33 @@ impl RunnableAgent {
         match &self.user_prompt {
             Some(template) => template.render(input),
             None => serde_json::to_string_pretty(input).map_err(|e| e.to_string()),
+        }
+    }
+
+    /// [`render`](Self::render) on a blocking thread, so a template that is slow to render
+    /// (minijinja bounds its steps, but not the work inside one step, such as iterating a
+    /// sequence repeated a billion times) never holds up the async workers that serve
+    /// everyone else. After `RENDER_DEADLINE` the run is refused; the thread finishes the
+    /// rendering on its own. The input travels back with the result, so it is never copied.
+    pub async fn render_off_thread(
+        self: Arc<Self>,
+        input: Value,
+    ) -> (Value, Result<String, String>) {
+        let (sent, received) = tokio::sync::oneshot::channel();
+        let _detached = tokio::task::spawn_blocking(move || {
+            let rendered = self.render(&input);
+            let _ = sent.send((input, rendered));
+        });
+        match tokio::time::timeout(RENDER_DEADLINE, received).await {
+            Ok(Ok(done)) => done,
+            Ok(Err(_)) => (Value::Null, Err("rendering the template failed".to_owned())),
+            Err(_) => (
+                Value::Null,
+                Err(format!(
+                    "takes more than {} s to render",
+                    RENDER_DEADLINE.as_secs()
+                )),
+            ),
         }
     }
 

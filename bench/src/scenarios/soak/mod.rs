@@ -22,6 +22,12 @@ use crate::load;
 use crate::server::{Launch, Server};
 use crate::stub::Stub;
 
+mod report;
+mod trend;
+
+pub use report::markdown;
+pub use trend::{Trend, trends};
+
 /// Loops of mixed API traffic running at once.
 const USERS: usize = 2;
 /// Pause between a user's iterations: a steady load that leaves the machine headroom.
@@ -53,21 +59,6 @@ pub struct Minute {
     pub p50_ms: f64,
     pub p99_ms: f64,
     pub max_ms: f64,
-}
-
-/// Early against late minutes for one figure.
-#[derive(Debug, Clone, Serialize)]
-pub struct Trend {
-    pub metric: String,
-    /// Median over the early minutes (after the first, which warms up).
-    pub early: f64,
-    /// Median over the last third.
-    pub late: f64,
-    /// Least-squares slope per hour over every minute after the first.
-    pub per_hour: f64,
-    pub flat: bool,
-    /// What "flat" allowed.
-    pub rule: String,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -148,7 +139,7 @@ struct Api<'a> {
 
 impl Api<'_> {
     /// Sends one request to `base` + `path` and checks its status; the JSON answer (or
-    /// `null`) on success.
+    /// `null`) on success. Every request counts in the window.
     async fn call(
         &self,
         method: Method,
@@ -156,52 +147,34 @@ impl Api<'_> {
         body: Option<&Value>,
         expect: StatusCode,
     ) -> Result<Value, String> {
-        call(
-            self.client,
-            self.window,
-            method,
-            &format!("{}{path}", self.base),
-            body,
-            expect,
-        )
-        .await
-    }
-}
-
-async fn call(
-    client: &Client,
-    window: &Window,
-    method: Method,
-    url: &str,
-    body: Option<&Value>,
-    expect: StatusCode,
-) -> Result<Value, String> {
-    let started = Instant::now();
-    let outcome = async {
-        let mut request = client.request(method.clone(), url);
-        if let Some(body) = body {
-            request = request.json(body);
+        let url = format!("{}{path}", self.base);
+        let started = Instant::now();
+        let outcome = async {
+            let mut request = self.client.request(method.clone(), &url);
+            if let Some(body) = body {
+                request = request.json(body);
+            }
+            let response = request
+                .send()
+                .await
+                .map_err(|e| format!("{method} {url}: {e}"))?;
+            let status = response.status();
+            let text = response
+                .text()
+                .await
+                .map_err(|e| format!("{method} {url}: {e}"))?;
+            if status != expect {
+                let text: String = text.chars().take(300).collect();
+                return Err(format!(
+                    "{method} {url}: {status} (expected {expect}): {text}"
+                ));
+            }
+            Ok(serde_json::from_str(&text).unwrap_or(Value::Null))
         }
-        let response = request
-            .send()
-            .await
-            .map_err(|e| format!("{method} {url}: {e}"))?;
-        let status = response.status();
-        let text = response
-            .text()
-            .await
-            .map_err(|e| format!("{method} {url}: {e}"))?;
-        if status != expect {
-            let text: String = text.chars().take(300).collect();
-            return Err(format!(
-                "{method} {url}: {status} (expected {expect}): {text}"
-            ));
-        }
-        Ok(serde_json::from_str(&text).unwrap_or(Value::Null))
+        .await;
+        self.window.record(started, &outcome);
+        outcome
     }
-    .await;
-    window.record(started, &outcome);
-    outcome
 }
 
 fn id(value: &Value) -> Result<String, String> {
@@ -500,174 +473,4 @@ fn count_entries(dir: &str) -> u64 {
     std::fs::read_dir(dir)
         .map(|d| d.count() as u64)
         .unwrap_or(0)
-}
-
-fn median(values: &mut [f64]) -> f64 {
-    if values.is_empty() {
-        return 0.0;
-    }
-    values.sort_by(f64::total_cmp);
-    let mid = values.len() / 2;
-    if values.len().is_multiple_of(2) {
-        (values[mid - 1] + values[mid]) / 2.0
-    } else {
-        values[mid]
-    }
-}
-
-/// Minutes per hour times the least-squares slope of `values` over their index.
-fn slope_per_hour(values: &[f64]) -> f64 {
-    let n = values.len() as f64;
-    if values.len() < 2 {
-        return 0.0;
-    }
-    let mean_x = (n - 1.0) / 2.0;
-    let mean_y = values.iter().sum::<f64>() / n;
-    let (mut num, mut den) = (0.0, 0.0);
-    for (i, y) in values.iter().enumerate() {
-        let dx = i as f64 - mean_x;
-        num += dx * (y - mean_y);
-        den += dx * dx;
-    }
-    60.0 * num / den
-}
-
-/// Each figure's early and late medians (the first minute warms up and is left out) and
-/// whether it stayed flat by its rule.
-pub fn trends(samples: &[Minute]) -> Vec<Trend> {
-    let steady = if samples.len() > 3 {
-        &samples[1..]
-    } else {
-        samples
-    };
-    let third = (steady.len() / 3).max(1);
-    let figure = |metric: &str,
-                  rule: &str,
-                  get: &dyn Fn(&Minute) -> Option<f64>,
-                  flat: &dyn Fn(f64, f64) -> bool| {
-        let all: Vec<f64> = steady.iter().filter_map(get).collect();
-        let mut early: Vec<f64> = steady[..third].iter().filter_map(get).collect();
-        let mut late: Vec<f64> = steady[steady.len() - third..]
-            .iter()
-            .filter_map(get)
-            .collect();
-        let (early, late) = (median(&mut early), median(&mut late));
-        Trend {
-            metric: metric.to_owned(),
-            early,
-            late,
-            per_hour: slope_per_hour(&all),
-            flat: !all.is_empty() && flat(early, late),
-            rule: rule.to_owned(),
-        }
-    };
-    vec![
-        figure(
-            "RSS (MiB)",
-            "late ≤ early + max(10 %, 8 MiB)",
-            &|m| Some(m.rss_mib),
-            &|e, l| l <= e + f64::max(0.1 * e, 8.0),
-        ),
-        figure(
-            "open file descriptors",
-            "late ≤ early + 8",
-            &|m| Some(m.open_fds as f64),
-            &|e, l| l <= e + 8.0,
-        ),
-        figure(
-            "threads",
-            "late ≤ early + 2",
-            &|m| Some(m.threads as f64),
-            &|e, l| l <= e + 2.0,
-        ),
-        figure(
-            "runtime tasks",
-            "late ≤ early + 16",
-            &|m| m.alive_tasks.map(|t| t as f64),
-            &|e, l| l <= e + 16.0,
-        ),
-        figure(
-            "p99 latency (ms)",
-            "late ≤ 2 × early + 1 ms",
-            &|m| Some(m.p99_ms),
-            &|e, l| l <= 2.0 * e + 1.0,
-        ),
-        figure(
-            "requests per minute",
-            "late ≥ 0.8 × early",
-            &|m| Some(m.requests as f64),
-            &|e, l| l >= 0.8 * e,
-        ),
-    ]
-}
-
-/// The report: what ran, the verdicts, and every minute's sample.
-pub fn markdown(soak: &Soak, machine: &str, command: &str) -> String {
-    let mut out = String::new();
-    let minutes = soak.minutes.len();
-    out.push_str(&format!(
-        "# Soak\n\nGenerated by `{command}` ({minutes} min on {}, {machine}). One server under \
-         steady mixed load: {USERS} API loops (each iteration creates, reads, changes, lists and \
-         deletes a task and an agent, runs one sync and one async run against the instant LLM \
-         stub and follows the async one to its end; every {SLOW_PATH_EVERY}th also updates the \
-         agent, checks the provider and creates and deletes a provider), {STEADY_CLIENTS} \
-         WebSocket clients on every topic for the whole soak and {CHURN_CLIENTS} more joining \
-         and leaving every {} s. Sampled once a minute.\n\n",
-        soak.database,
-        CHURN_LIFETIME.as_secs()
-    ));
-    let all_flat = soak.trends.iter().all(|t| t.flat);
-    let errors: u64 = soak.minutes.iter().map(|m| m.errors).sum();
-    let requests: u64 = soak.minutes.iter().map(|m| m.requests).sum();
-    let runs: u64 = soak.minutes.iter().map(|m| m.runs).sum();
-    out.push_str(&format!(
-        "**{}.** {requests} requests, {errors} errors, {runs} runs.\n\n",
-        if all_flat {
-            "Every figure stayed flat"
-        } else {
-            "Not every figure stayed flat"
-        }
-    ));
-    if let Some(error) = &soak.first_error {
-        out.push_str(&format!("First error: `{error}`\n\n"));
-    }
-    out.push_str("| figure | early (median) | late (median) | trend per hour | flat | rule |\n");
-    out.push_str("|---|---:|---:|---:|---|---|\n");
-    for t in &soak.trends {
-        out.push_str(&format!(
-            "| {} | {:.1} | {:.1} | {:+.1} | {} | {} |\n",
-            t.metric,
-            t.early,
-            t.late,
-            t.per_hour,
-            if t.flat { "yes" } else { "**no**" },
-            t.rule
-        ));
-    }
-    out.push_str(
-        "\nEarly: the first third of the minutes after the first (warm-up); late: the \
-        last third.\n\n| minute | RSS MiB | fds | threads | runtime tasks | tracked tasks | \
-        requests | errors | runs | WS joins | p50 ms | p99 ms | max ms |\n\
-        |---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n",
-    );
-    let opt = |v: Option<u64>| v.map_or_else(|| "–".to_owned(), |v| v.to_string());
-    for m in &soak.minutes {
-        out.push_str(&format!(
-            "| {} | {:.1} | {} | {} | {} | {} | {} | {} | {} | {} | {:.2} | {:.2} | {:.1} |\n",
-            m.minute,
-            m.rss_mib,
-            m.open_fds,
-            m.threads,
-            opt(m.alive_tasks),
-            opt(m.tracked_tasks),
-            m.requests,
-            m.errors,
-            m.runs,
-            m.ws_joins,
-            m.p50_ms,
-            m.p99_ms,
-            m.max_ms
-        ));
-    }
-    out
 }
