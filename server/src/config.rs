@@ -192,6 +192,11 @@ pub struct Config {
     #[arg(skip)]
     pub validator: crate::services::providers::ValidatorSettings,
 
+    /// The executable started (with `--render-helper`) to render prompt templates; `None`
+    /// is this executable. Set by embedders whose executable is not agentry (the tests).
+    #[arg(skip)]
+    pub render_helper: Option<PathBuf>,
+
     /// Log filter (tracing syntax, e.g. `info,agentry=debug`).
     #[arg(
         long = "log",
@@ -249,6 +254,7 @@ impl Config {
             request_body_timeout_secs: 30,
             ws: WsSettings::default(),
             validator: crate::services::providers::ValidatorSettings::default(),
+            render_helper: None,
             log_filter: "info".to_owned(),
         }
     }

@@ -25,6 +25,7 @@ use crate::db::connect::{connect, migrate};
 use crate::events::EventHub;
 use crate::extract::MAX_BODY_BYTES;
 use crate::outbound::{GuardedClient, OutboundPolicy, Timeouts};
+use crate::prompt::Renderer;
 use crate::routes::SHUTDOWN_GRACE;
 use crate::secrets::{KeySource, Keyring, load_keyring};
 use crate::services::providers::{Validator, ValidatorSettings};
@@ -90,6 +91,7 @@ impl Application {
             db.clone(),
             Arc::clone(&events),
             Runnables::new(Arc::clone(&keyring), outbound),
+            renderer(&config)?,
             background.clone(),
         )
         .await?;
@@ -195,6 +197,17 @@ pub fn app(state: AppState) -> Router {
             }),
         )
         .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
+}
+
+/// The template renderer: helpers run this executable (or `config.render_helper`), one per
+/// core, and at least two so one slow template does not hold up every other run.
+fn renderer(config: &Config) -> anyhow::Result<Renderer> {
+    let program = match &config.render_helper {
+        Some(program) => program.clone(),
+        None => std::env::current_exe().context("cannot find this executable's path")?,
+    };
+    let cores = std::thread::available_parallelism().map_or(2, usize::from);
+    Ok(Renderer::new(program, cores.max(2)))
 }
 
 /// Loads the encryption keys; a generated development key is announced loudly.

@@ -361,11 +361,16 @@ async fn a_template_variable_the_input_lacks_is_422(backend: Backend) {
     assert_eq!(app.get("/api/runs").await.json()["total"], 0);
 }
 
-/// A template that loops for ever or writes without end is refused at start with the reason,
-/// quickly, and no model is called; the server keeps answering.
+/// A template that loops for ever, writes without end, builds values until memory runs out or
+/// keeps the CPU busy is refused at start with the reason, and no model is called. Templates
+/// render in helper processes (a memory limit, a deadline): the server keeps answering, and
+/// renders the next template as before.
 async fn runaway_templates_are_422_with_the_reason(backend: Backend) {
     let openai = fakes::openai::start().await;
+    openai.set_default_reply(Reply::Text(VALID.to_owned()));
     let app = TestApp::spawn(backend).await;
+    let doubling = "{% set ns = namespace(s='0123456789abcdef') %}{% for i in range(64) %}\
+                    {% set ns.s = ns.s ~ ns.s %}{% endfor %}{{ ns.s | length }}";
     let table = [
         (
             "{% for i in range(100000) %}{% for j in range(100000) %}.{% endfor %}{% endfor %}",
@@ -375,10 +380,16 @@ async fn runaway_templates_are_422_with_the_reason(backend: Backend) {
             "{% for i in range(100000) %}{{ input.text }}{% endfor %}",
             "renders a prompt of more than",
         ),
+        (doubling, "needs more than 256 MiB of memory to render"),
+        (
+            "{{ (items * 10**8) | list | length }}",
+            "needs more than 256 MiB",
+        ),
+        ("{{ 5 in items * 10**9 }}", "takes more than 2 s to render"),
     ];
     let provider = app
         .create_provider(
-            &json!({"name": "o", "kind": "openai", "base_url": openai.url("/v1"),
+            &json!({"name": "runaway", "kind": "openai", "base_url": openai.url("/v1"),
             "api_key": fakes::openai::KEY}),
         )
         .await
@@ -394,15 +405,31 @@ async fn runaway_templates_are_422_with_the_reason(backend: Backend) {
         let resp = app
             .post(
                 &format!("/api/agents/{agent}/tasks/{task}/runs"),
-                &json!({"input": {"text": "x".repeat(100)}}),
+                &json!({"input": {"text": "x".repeat(100), "items": [1, 2, 3]}}),
             )
             .await;
         resp.assert_problem(422, "validation_failed");
         assert!(resp.text.contains(reason), "{template}: {}", resp.text);
+        app.get("/readyz").await.assert_status(200);
     }
-    app.get("/readyz").await.assert_status(200);
     assert_eq!(app.get("/api/runs").await.json()["total"], 0);
     assert_eq!(openai.requests_to("/v1/chat/completions").len(), 0);
+    // A fresh helper renders the next run's prompt.
+    let url = on_openai(
+        &app,
+        &openai,
+        json!({"user_prompt": "Classify: {{ text }}"}),
+    )
+    .await;
+    let run = app.post(&url, &input()).await;
+    run.assert_status(201);
+    assert_eq!(run.json()["status"], "succeeded", "{}", run.text);
+    let sent = openai.requests_to("/v1/chat/completions");
+    assert!(
+        sent[0].body.to_string().contains("Classify: "),
+        "{:?}",
+        sent[0].body
+    );
 }
 
 async fn status_only_moves_forward(backend: Backend) {

@@ -41,6 +41,7 @@ use crate::domain::fields::{Problems, check_json_text};
 use crate::domain::{Invalid, new_id, now};
 use crate::events::EventHub;
 use crate::llm::ProviderError;
+use crate::prompt::Renderer;
 
 /// Error of runs a previous process (or a stop) left unfinished.
 const INTERRUPTED: &str = "interrupted: the server stopped while the run was in progress";
@@ -82,6 +83,8 @@ struct Inner {
     db: DatabaseConnection,
     events: Arc<EventHub>,
     runnables: Runnables,
+    /// Renders user prompt templates in helper processes.
+    renderer: Renderer,
     background: Background,
     /// Runs executing in this process, for cancel.
     inflight: Mutex<HashMap<Uuid, AbortHandle>>,
@@ -97,6 +100,7 @@ impl Runs {
         db: DatabaseConnection,
         events: Arc<EventHub>,
         runnables: Runnables,
+        renderer: Renderer,
         background: Background,
     ) -> Result<Runs, DbErr> {
         let interrupted =
@@ -112,6 +116,7 @@ impl Runs {
                 db,
                 events,
                 runnables,
+                renderer,
                 background,
                 inflight: Mutex::new(HashMap::new()),
                 halt: CancellationToken::new(),
@@ -138,14 +143,15 @@ impl Runs {
         check_json_text(&mut problems, "/input", &body.input);
         problems.extend(runnable.check_input(&body.input));
         problems.finish(())?;
-        let (input, rendered) = Arc::clone(&runnable).render_off_thread(body.input).await;
-        let body = CreateRun { input, ..body };
-        let prompt = rendered.map_err(|e| {
-            Invalid::field(
-                "/input",
-                format!("does not fill the agent's user prompt template: {e}"),
-            )
-        })?;
+        let prompt = runnable
+            .render(&inner.renderer, &body.input)
+            .await
+            .map_err(|e| {
+                Invalid::field(
+                    "/input",
+                    format!("does not fill the agent's user prompt template: {e}"),
+                )
+            })?;
         let id = new_id();
         tracing::Span::current().record("run.id", display(id));
         let row = run::Model {

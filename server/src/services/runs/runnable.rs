@@ -1,6 +1,6 @@
 //! Runnable agents: everything a run needs, built once per configuration and shared by every
 //! run of it — the provider client, the compiled request and response validators, the
-//! compiled prompt template, the parameters and the snapshot runs record. Kept in a
+//! checked prompt template, the parameters and the snapshot runs record. Kept in a
 //! weak-reference registry keyed by agent, task and provider revisions, so an edit makes a
 //! new instance and runs in flight keep theirs.
 
@@ -15,7 +15,7 @@ use uuid::Uuid;
 use crate::db::{agents, providers, tasks, to_u64};
 use crate::llm::{self, ClientError, LlmProvider};
 use crate::outbound::GuardedClient;
-use crate::prompt::UserPrompt;
+use crate::prompt::{Renderer, UserPrompt};
 use crate::registry::Registry;
 use crate::schema;
 use crate::secrets::Keyring;
@@ -49,17 +49,14 @@ pub enum BuildError {
     Template(String),
 }
 
-/// Longest a prompt may take to render before its run is refused.
-const RENDER_DEADLINE: Duration = Duration::from_secs(2);
-
 /// An agent ready to run one task. Immutable; shared by every run of its configuration.
 pub struct RunnableAgent {
     pub provider: Arc<dyn LlmProvider>,
     request_validator: Option<Validator>,
     response_validator: Validator,
     pub response_schema: Value,
-    /// The compiled `user_prompt`, if there is one.
-    user_prompt: Option<UserPrompt>,
+    /// The `user_prompt` template, if there is one; it compiled when this was built.
+    user_prompt: Option<String>,
     pub system_prompt: String,
     pub model: String,
     pub temperature: Option<f64>,
@@ -84,39 +81,12 @@ impl RunnableAgent {
     }
 
     /// The user message: the template rendered with `input` (as `input` and, for objects,
-    /// its top-level fields), or the input as JSON when there is no template. An undefined
-    /// variable is an error, never an empty string.
-    pub fn render(&self, input: &Value) -> Result<String, String> {
+    /// its top-level fields) by a render helper process, or the input as JSON when there is no
+    /// template. An undefined variable is an error, never an empty string.
+    pub async fn render(&self, renderer: &Renderer, input: &Value) -> Result<String, String> {
         match &self.user_prompt {
-            Some(template) => template.render(input),
+            Some(template) => renderer.render(template, input).await,
             None => serde_json::to_string_pretty(input).map_err(|e| e.to_string()),
-        }
-    }
-
-    /// [`render`](Self::render) on a blocking thread, so a template that is slow to render
-    /// (minijinja bounds its steps, but not the work inside one step, such as iterating a
-    /// sequence repeated a billion times) never holds up the async workers that serve
-    /// everyone else. After `RENDER_DEADLINE` the run is refused; the thread finishes the
-    /// rendering on its own. The input travels back with the result, so it is never copied.
-    pub async fn render_off_thread(
-        self: Arc<Self>,
-        input: Value,
-    ) -> (Value, Result<String, String>) {
-        let (sent, received) = tokio::sync::oneshot::channel();
-        let _detached = tokio::task::spawn_blocking(move || {
-            let rendered = self.render(&input);
-            let _ = sent.send((input, rendered));
-        });
-        match tokio::time::timeout(RENDER_DEADLINE, received).await {
-            Ok(Ok(done)) => done,
-            Ok(Err(_)) => (Value::Null, Err("rendering the template failed".to_owned())),
-            Err(_) => (
-                Value::Null,
-                Err(format!(
-                    "takes more than {} s to render",
-                    RENDER_DEADLINE.as_secs()
-                )),
-            ),
         }
     }
 
@@ -146,12 +116,9 @@ impl RunnableAgent {
         };
         let response_validator = schema::compile(&task.response_schema)
             .map_err(|e| BuildError::Schema(e.to_string()))?;
-        let user_prompt = agent
-            .user_prompt
-            .as_deref()
-            .map(UserPrompt::compile)
-            .transpose()
-            .map_err(BuildError::Template)?;
+        if let Some(template) = &agent.user_prompt {
+            UserPrompt::compile(template).map_err(BuildError::Template)?;
+        }
         let max_tokens = agent.max_tokens.and_then(|v| u32::try_from(v).ok());
         let max_retries = u32::try_from(agent.max_retries).unwrap_or(0);
         let timeout_secs = u32::try_from(agent.timeout_secs).unwrap_or(1).max(1);
@@ -160,7 +127,7 @@ impl RunnableAgent {
             request_validator,
             response_validator,
             response_schema: task.response_schema.clone(),
-            user_prompt,
+            user_prompt: agent.user_prompt.clone(),
             system_prompt: agent.system_prompt.clone(),
             model: agent.model.clone(),
             temperature: agent.temperature,
@@ -321,18 +288,13 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn input_checks_and_rendering_use_the_compiled_configuration() {
+    async fn input_and_output_checks_use_the_compiled_configuration() {
         let runnables = runnables();
         let (agent, task, provider) = rows(1);
         let runnable = runnables.get(&agent, &task, &provider).await.unwrap();
         assert!(runnable.check_input(&json!({"text": "hi"})).is_empty());
         let problems = runnable.check_input(&json!({"other": 1}));
         assert_eq!(problems[0].path, "/input");
-        assert_eq!(runnable.render(&json!({"text": "hi"})).unwrap(), "Text: hi");
-        assert!(
-            runnable.render(&json!({"other": 1})).is_err(),
-            "undefined is an error"
-        );
         assert!(runnable.check_output(&json!("ok")).is_empty());
         assert!(!runnable.check_output(&json!(5)).is_empty());
     }
@@ -343,7 +305,12 @@ mod tests {
         let (mut agent, task, provider) = rows(1);
         agent.user_prompt = None;
         let runnable = runnables.get(&agent, &task, &provider).await.unwrap();
-        let rendered = runnable.render(&json!({"text": "hi"})).unwrap();
+        // No template, no helper: a renderer that could not start one is never asked.
+        let renderer = Renderer::new("/nonexistent/agentry".into(), 1);
+        let rendered = runnable
+            .render(&renderer, &json!({"text": "hi"}))
+            .await
+            .unwrap();
         assert_eq!(
             serde_json::from_str::<Value>(&rendered).unwrap(),
             json!({"text": "hi"})

@@ -1,8 +1,14 @@
 //! The agent's user prompt template (Jinja syntax, rendered by minijinja): compiled when an
 //! agent is saved and again when it becomes runnable, rendered once per run with the run's
 //! input. Rendering is bounded: a template cannot loop for ever (it has a step budget,
-//! minijinja's fuel) or produce a prompt of unbounded size; runs also give it a deadline
-//! (`RunnableAgent::render_off_thread`).
+//! minijinja's fuel) or produce a prompt of unbounded size. Runs render in a helper process
+//! ([`helper`], driven by [`Renderer`]) with a deadline and a memory limit, since a template
+//! can also build huge values without writing them.
+
+pub mod helper;
+pub mod renderer;
+
+pub use renderer::Renderer;
 
 use std::fmt;
 use std::io;
