@@ -11,6 +11,7 @@
 //! (a SQLite file in a temp dir, or a PostgreSQL database created and dropped per test), and
 //! an HTTP client whose every response is checked against the committed OpenAPI document.
 
+pub mod binaries;
 pub mod contract;
 pub mod fakes;
 pub mod llm;
@@ -155,7 +156,7 @@ impl TestApp {
         // unroutable addresses: the validator would reach out to them. Tests about
         // validation turn it on, with loopback servers only.
         config.validator.enabled = false;
-        config.render_helper = Some(render_helper());
+        config.render_helper = Some(binaries::render_helper());
         let pg = match backend {
             Backend::Sqlite => None,
             Backend::Postgres => {
@@ -441,19 +442,6 @@ pub fn task_body(name: &str) -> Value {
             "additionalProperties": false
         }
     })
-}
-
-/// This package's `render-helper` binary (render_helper.rs), which the in-process server
-/// starts to render prompt templates. Test executables live in `target/<profile>/deps/`, the
-/// package's binaries one level up.
-pub fn render_helper() -> std::path::PathBuf {
-    let me = std::env::current_exe().expect("test executable path");
-    me.ancestors()
-        .skip(1)
-        .take(2)
-        .map(|dir| dir.join("render-helper"))
-        .find(|candidate| candidate.is_file())
-        .unwrap_or_else(|| panic!("no render-helper binary next to {}", me.display()))
 }
 
 /// reqwest is built without a default TLS provider (ring is chosen explicitly, as in the
