@@ -73,6 +73,8 @@ pub struct TestApp {
     pub token: Option<String>,
     pub config: Config,
     pub coverage: Arc<Mutex<Coverage>>,
+    /// The running server's services (protocol tests attach workers through `state.runs`).
+    pub state: agentry::state::AppState,
     shutdown: Option<oneshot::Sender<()>>,
     server: Option<tokio::task::JoinHandle<()>>,
     pub data_dir: tempfile::TempDir,
@@ -195,6 +197,7 @@ impl TestApp {
             .await
             .expect("build application");
         let base_url = format!("http://{}", app.local_addr());
+        let state = app.state().clone();
         let (tx, rx) = oneshot::channel::<()>();
         let server = tokio::spawn(async move {
             app.run_until_stopped(async {
@@ -212,6 +215,7 @@ impl TestApp {
             token: config.api_token.clone(),
             config,
             coverage: Arc::new(Mutex::new(Coverage::default())),
+            state,
             shutdown: Some(tx),
             server: Some(server),
             data_dir,

@@ -12,6 +12,7 @@ pub mod rules;
 mod runs;
 mod tasks;
 mod wire;
+pub mod worker;
 mod ws;
 
 pub use agents::{Agent, AgentSummary, CreateAgent, UpdateAgent};

@@ -10,10 +10,13 @@ use crate::ProviderKind;
 use crate::wire::wire_enum;
 
 wire_enum! {
-    /// Where a run is. Moves only forward: `queued → running → succeeded | failed | canceled`
-    /// (a queued run can also be canceled or failed directly).
+    /// Where a run is. Moves forward: `queued → assigned → running → succeeded | failed |
+    /// canceled` (an unfinished run can also be canceled or failed directly). The queue alone
+    /// moves an assigned or running run back to `queued`, when its worker lost it.
     pub enum RunStatus {
         Queued = "queued",
+        /// Offered to a worker that has not accepted it yet.
+        Assigned = "assigned",
         Running = "running",
         Succeeded = "succeeded",
         Failed = "failed",
@@ -26,16 +29,19 @@ impl RunStatus {
     pub fn predecessors(self) -> &'static [RunStatus] {
         match self {
             RunStatus::Queued => &[],
-            RunStatus::Running => &[RunStatus::Queued],
+            RunStatus::Assigned => &[RunStatus::Queued],
+            RunStatus::Running => &[RunStatus::Queued, RunStatus::Assigned],
             RunStatus::Succeeded => &[RunStatus::Running],
-            RunStatus::Failed | RunStatus::Canceled => &[RunStatus::Queued, RunStatus::Running],
+            RunStatus::Failed | RunStatus::Canceled => {
+                &[RunStatus::Queued, RunStatus::Assigned, RunStatus::Running]
+            }
         }
     }
 
     pub fn is_finished(self) -> bool {
         match self {
             RunStatus::Succeeded | RunStatus::Failed | RunStatus::Canceled => true,
-            RunStatus::Queued | RunStatus::Running => false,
+            RunStatus::Queued | RunStatus::Assigned | RunStatus::Running => false,
         }
     }
 }
@@ -104,12 +110,21 @@ pub struct Run {
     /// From start to finish.
     pub latency_ms: Option<u64>,
     pub snapshot: RunSnapshot,
+    /// The worker executing the run, or that executed it last.
+    pub worker_id: Option<Uuid>,
+    /// Times a worker accepted the run: more than one when a worker was lost and the run
+    /// was queued again.
+    pub deliveries: u32,
     pub created_at: DateTime<Utc>,
+    /// When it was last put in the queue.
+    pub queued_at: DateTime<Utc>,
+    /// When it was last offered to a worker.
+    pub assigned_at: Option<DateTime<Utc>>,
     pub started_at: Option<DateTime<Utc>>,
     pub finished_at: Option<DateTime<Utc>>,
 }
 
-/// `?agent_id&task_id&status&limit&offset` for `GET /api/runs`.
+/// `?agent_id&task_id&worker_id&status&limit&offset` for `GET /api/runs`.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::IntoParams))]
 #[cfg_attr(feature = "openapi", into_params(parameter_in = Query))]
@@ -117,6 +132,7 @@ pub struct Run {
 pub struct RunQuery {
     pub agent_id: Option<Uuid>,
     pub task_id: Option<Uuid>,
+    pub worker_id: Option<Uuid>,
     pub status: Option<RunStatus>,
     /// Items per page, 1–200 (default 50).
     #[cfg_attr(feature = "openapi", param(minimum = 1, maximum = 200))]

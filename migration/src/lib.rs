@@ -9,6 +9,7 @@ use sea_orm_migration::prelude::*;
 
 mod m20261121_000001_create_config_tables;
 mod m20261122_000001_create_runs;
+mod m20261202_000001_create_queue;
 
 /// Every migration of the schema, oldest first.
 pub struct Migrator;
@@ -19,6 +20,7 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(m20261121_000001_create_config_tables::Migration),
             Box::new(m20261122_000001_create_runs::Migration),
+            Box::new(m20261202_000001_create_queue::Migration),
         ]
     }
 }

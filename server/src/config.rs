@@ -192,6 +192,24 @@ pub struct Config {
     #[arg(skip)]
     pub validator: crate::services::providers::ValidatorSettings,
 
+    /// Whether the built-in worker executes runs (it can also be disabled in the app).
+    #[arg(
+        long,
+        env = "AGENTRY_BUILTIN_WORKER",
+        default_value_t = true,
+        action = clap::ArgAction::Set,
+        global = true
+    )]
+    pub builtin_worker: bool,
+
+    /// Runs the built-in worker executes at once (default: 8 per CPU core, at least 8).
+    #[arg(long, env = "AGENTRY_BUILTIN_WORKER_SLOTS", global = true)]
+    pub builtin_worker_slots: Option<u32>,
+
+    /// Queue and worker timings; the defaults in production, shortened by tests.
+    #[arg(skip)]
+    pub queue: QueueSettings,
+
     /// The executable started (with `--render-helper`) to render prompt templates; `None`
     /// is this executable. Set by embedders whose executable is not agentry (the tests).
     #[arg(skip)]
@@ -208,6 +226,39 @@ pub struct Config {
 }
 
 pub const MIN_API_TOKEN_CHARS: usize = 16;
+
+/// Timings of the run queue and of worker sessions (docs/workers.md).
+#[derive(Debug, Clone)]
+pub struct QueueSettings {
+    /// The server pings workers this often; two missed pongs mark a worker offline.
+    pub heartbeat: Duration,
+    /// How long a lease lasts without renewal.
+    pub lease: Duration,
+    /// How long a worker has to accept an assignment.
+    pub ack_timeout: Duration,
+    /// Consecutive missed acceptances after which a worker is unhealthy.
+    pub max_missed_acks: u32,
+    /// Deliveries after which a run whose worker was lost fails.
+    pub max_deliveries: u32,
+    /// How long a run waits in the queue for a worker before it fails.
+    pub queue_timeout: Duration,
+    /// How often expired leases and queue deadlines are looked for.
+    pub sweep_interval: Duration,
+}
+
+impl Default for QueueSettings {
+    fn default() -> Self {
+        QueueSettings {
+            heartbeat: Duration::from_secs(30),
+            lease: Duration::from_secs(30),
+            ack_timeout: Duration::from_secs(5),
+            max_missed_acks: 3,
+            max_deliveries: 3,
+            queue_timeout: Duration::from_secs(300),
+            sweep_interval: Duration::from_secs(1),
+        }
+    }
+}
 
 /// WebSocket session timings.
 #[derive(Debug, Clone)]
@@ -254,9 +305,20 @@ impl Config {
             request_body_timeout_secs: 30,
             ws: WsSettings::default(),
             validator: crate::services::providers::ValidatorSettings::default(),
+            builtin_worker: true,
+            builtin_worker_slots: None,
+            queue: QueueSettings::default(),
             render_helper: None,
             log_filter: "info".to_owned(),
         }
+    }
+
+    /// Slots of the built-in worker: the setting, or 8 per core (provider calls mostly wait).
+    pub fn builtin_slots(&self) -> u32 {
+        self.builtin_worker_slots.unwrap_or_else(|| {
+            let cores = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
+            u32::try_from(cores * 8).unwrap_or(u32::MAX).max(8)
+        })
     }
 
     /// The database URL in use: DATABASE_URL, or SQLite in the data directory.

@@ -29,6 +29,7 @@ use crate::prompt::Renderer;
 use crate::routes::SHUTDOWN_GRACE;
 use crate::secrets::{KeySource, Keyring, load_keyring};
 use crate::services::providers::{Validator, ValidatorSettings};
+use crate::services::runs::RunsConfig;
 use crate::services::runs::runnable::Runnables;
 use crate::services::{Agents, Assignments, Providers, Runs, Tasks};
 use crate::state::AppState;
@@ -90,9 +91,15 @@ impl Application {
         let runs = Runs::start(
             db.clone(),
             Arc::clone(&events),
-            Runnables::new(Arc::clone(&keyring), outbound),
+            Runnables::new(Arc::clone(&keyring), outbound.clone()),
             renderer(&config)?,
             background.clone(),
+            RunsConfig {
+                queue: config.queue.clone(),
+                builtin_worker: config.builtin_worker,
+                builtin_slots: config.builtin_slots(),
+                outbound,
+            },
         )
         .await?;
         let config_failures_per_minute = config.auth_failures_per_minute;

@@ -111,8 +111,8 @@ async fn migrate_up_down_status(backend: Backend) {
     );
     let down = agentry(&config, &["migrate", "down"]).await.unwrap();
     assert!(
-        down.contains("Applied\tm20261121_000001_create_config_tables")
-            && down.contains("Pending\tm20261122_000001_create_runs"),
+        down.contains("Applied\tm20261122_000001_create_runs")
+            && down.contains("Pending\tm20261202_000001_create_queue"),
         "{down}"
     );
     let up = agentry(&config, &["migrate", "up"]).await.unwrap();

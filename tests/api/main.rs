@@ -24,6 +24,7 @@ mod health;
 mod hostile;
 mod policy;
 mod providers;
+mod queue;
 mod runs;
 mod schemathesis;
 mod security_headers;

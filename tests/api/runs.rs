@@ -469,7 +469,7 @@ async fn status_only_moves_forward(backend: Backend) {
     }
 }
 
-async fn runs_left_unfinished_by_a_stop_fail_as_interrupted(backend: Backend) {
+async fn runs_left_unfinished_by_a_stop_run_again_after_the_restart(backend: Backend) {
     let openai = fakes::openai::start().await;
     openai.set_behavior(Behavior::Hang);
     let app = TestApp::spawn(backend).await;
@@ -479,56 +479,89 @@ async fn runs_left_unfinished_by_a_stop_fail_as_interrupted(backend: Backend) {
         .await
         .id();
     openai.wait_for_requests(1, Duration::from_secs(10)).await;
-    // A graceful stop gives the run its grace period, then interrupts it and says so.
+    // A graceful stop gives the run its grace period, then interrupts it; the run stays
+    // leased to the built-in worker, which comes back without it: it is queued again and
+    // executed, nothing is failed because the server stopped.
     let (config, dir, pg) = app.stop().await;
+    openai.set_behavior(Behavior::Normal);
+    openai.set_default_reply(Reply::Text(VALID.to_owned()));
     let app = TestApp::start(config, dir, pg).await;
-    let run = app.get(&format!("/api/runs/{id}")).await.json();
-    assert_eq!(run["status"], "failed");
-    assert!(
-        run["error"].as_str().unwrap().starts_with("interrupted"),
-        "{run}"
-    );
+    let run = app.run_finished(&id.to_string()).await;
+    assert_eq!(run["status"], "succeeded", "{run}");
+    assert_eq!(run["deliveries"], 2, "{run}");
     let events = app.get(&format!("/api/runs/{id}/events")).await.json();
-    let last = events.as_array().unwrap().last().cloned().unwrap();
+    let statuses: Vec<&str> = events
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["kind"] == "status")
+        .map(|e| e["data"]["status"].as_str().unwrap())
+        .collect();
     assert_eq!(
-        (last["kind"].as_str(), &last["data"]["status"]),
-        (Some("status"), &json!("failed"))
+        statuses,
+        ["queued", "running", "queued", "running", "succeeded"],
+        "{events}"
     );
+    assert_eq!(openai.requests().len(), 2, "one call per delivery");
 }
 
-async fn runs_a_crash_left_unfinished_fail_as_interrupted_at_the_next_start(backend: Backend) {
+async fn runs_a_crash_left_unfinished_are_executed_at_the_next_start(backend: Backend) {
     let openai = fakes::openai::start().await;
     openai.set_default_reply(Reply::Text(VALID.to_owned()));
     let app = TestApp::spawn(backend).await;
     let url = on_openai(&app, &openai, json!({})).await;
     let running = app.post(&url, &input()).await.id();
     let queued = app.post(&url, &input()).await.id();
-    // What a killed process leaves behind: rows still queued or running that nothing executes.
+    let jobless = app.post(&url, &input()).await.id();
+    // What a killed process leaves behind: rows still queued or running (leased to the
+    // built-in worker, lease unexpired), and one stored before the queue existed.
     let db = agentry::db::connect::connect(&app.config.database_url())
         .await
         .unwrap();
     use sea_orm::{ConnectionTrait, Statement};
-    for (id, status) in [(running, "running"), (queued, "queued")] {
+    let in_a_minute = agentry::db::queue::after(agentry::domain::now(), Duration::from_secs(60));
+    for (id, status) in [
+        (running, "running"),
+        (queued, "queued"),
+        (jobless, "running"),
+    ] {
         db.execute_raw(Statement::from_sql_and_values(
             db.get_database_backend(),
-            "UPDATE runs SET status = $1, error = NULL, finished_at = NULL WHERE id = $2",
-            [status.into(), id.into()],
+            "UPDATE runs SET status = $1, error = NULL, output = NULL, finished_at = NULL, \
+             lease_id = $2, lease_expires_at = $3 WHERE id = $4",
+            [
+                status.into(),
+                uuid::Uuid::now_v7().into(),
+                in_a_minute.into(),
+                id.into(),
+            ],
         ))
         .await
         .unwrap();
     }
+    db.execute_raw(Statement::from_sql_and_values(
+        db.get_database_backend(),
+        "UPDATE runs SET job = NULL WHERE id = $1",
+        [jobless.into()],
+    ))
+    .await
+    .unwrap();
     db.close().await.unwrap();
     let (config, dir, pg) = app.stop().await;
     let app = TestApp::start(config, dir, pg).await;
     for id in [running, queued] {
-        let run = app.get(&format!("/api/runs/{id}")).await.json();
-        assert_eq!(run["status"], "failed", "{run}");
-        assert!(
-            run["error"].as_str().unwrap().starts_with("interrupted"),
-            "{run}"
-        );
-        assert!(run["finished_at"].is_string(), "{run}");
+        let run = app.run_finished(&id.to_string()).await;
+        assert_eq!(run["status"], "succeeded", "{run}");
+        assert_eq!(run["output"], serde_json::from_str::<Value>(VALID).unwrap());
+        assert_eq!(run["deliveries"], 2, "{run}");
     }
+    let run = app.get(&format!("/api/runs/{jobless}")).await.json();
+    assert_eq!(run["status"], "failed", "{run}");
+    assert!(
+        run["error"].as_str().unwrap().starts_with("interrupted"),
+        "{run}"
+    );
+    assert!(run["finished_at"].is_string(), "{run}");
 }
 
 async fn runs_are_listed_newest_first_with_filters(backend: Backend) {
@@ -594,7 +627,7 @@ db_tests!(
     a_template_variable_the_input_lacks_is_422,
     runaway_templates_are_422_with_the_reason,
     status_only_moves_forward,
-    runs_left_unfinished_by_a_stop_fail_as_interrupted,
-    runs_a_crash_left_unfinished_fail_as_interrupted_at_the_next_start,
+    runs_left_unfinished_by_a_stop_run_again_after_the_restart,
+    runs_a_crash_left_unfinished_are_executed_at_the_next_start,
     runs_are_listed_newest_first_with_filters,
 );

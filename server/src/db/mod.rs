@@ -5,10 +5,12 @@ pub mod agents;
 pub mod assignments;
 pub mod connect;
 pub mod providers;
+pub mod queue;
 pub mod runs;
 pub mod tasks;
 pub mod views;
 mod wire;
+pub mod workers;
 
 pub use wire::Wire;
 

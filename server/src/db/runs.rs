@@ -38,6 +38,20 @@ pub mod run {
         pub created_at: DateTimeUtc,
         pub started_at: Option<DateTimeUtc>,
         pub finished_at: Option<DateTimeUtc>,
+        /// The prepared `contracts::worker::Job`, without the provider's key (added when it
+        /// is assigned). `None` for runs stored before the queue existed.
+        #[sea_orm(column_type = "JsonBinary", nullable)]
+        pub job: Option<Json>,
+        pub worker_id: Option<Uuid>,
+        /// The current lease; only its holder's events and result are accepted.
+        pub lease_id: Option<Uuid>,
+        /// When the current lease (or the offer, while `assigned`) runs out.
+        pub lease_expires_at: Option<DateTimeUtc>,
+        pub deliveries: i32,
+        pub queued_at: Option<DateTimeUtc>,
+        pub assigned_at: Option<DateTimeUtc>,
+        /// A queued run still waiting then fails: no worker took it in time.
+        pub queue_deadline: Option<DateTimeUtc>,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
@@ -88,7 +102,11 @@ impl run::Model {
             completion_tokens: self.completion_tokens.map(to_u64),
             latency_ms: self.latency_ms.map(to_u64),
             snapshot,
+            worker_id: self.worker_id,
+            deliveries: u32::try_from(self.deliveries).unwrap_or(0),
             created_at: self.created_at,
+            queued_at: self.queued_at.unwrap_or(self.created_at),
+            assigned_at: self.assigned_at,
             started_at: self.started_at,
             finished_at: self.finished_at,
         })
@@ -116,6 +134,9 @@ pub async fn list(
     }
     if let Some(task) = query.task_id {
         select = select.filter(run::Column::TaskId.eq(task));
+    }
+    if let Some(worker) = query.worker_id {
+        select = select.filter(run::Column::WorkerId.eq(worker));
     }
     if let Some(status) = query.status {
         select = select.filter(run::Column::Status.eq(Wire(status)));
@@ -188,15 +209,30 @@ fn moving_to(
     if from.is_empty() {
         return None;
     }
-    let mut update = run::Entity::update_many()
+    let update = run::Entity::update_many()
         .col_expr(run::Column::Status, Expr::value(Wire(to)))
         .filter(run::Column::Status.is_in(from.iter().copied().map(Wire)));
+    Some(finishing(update, to, now, finish))
+}
+
+/// The columns a move to `to` sets besides the status: the finish time and what the run
+/// produced for a final state (the lease ends with it).
+pub(super) fn finishing(
+    mut update: sea_orm::UpdateMany<run::Entity>,
+    to: RunStatus,
+    now: DateTimeUtc,
+    finish: Finish,
+) -> sea_orm::UpdateMany<run::Entity> {
     if to == RunStatus::Running {
         update = update.col_expr(run::Column::StartedAt, Expr::value(Some(now)));
     }
     if to.is_finished() {
         update = update
             .col_expr(run::Column::FinishedAt, Expr::value(Some(now)))
+            .col_expr(
+                run::Column::LeaseExpiresAt,
+                Expr::value(Option::<DateTimeUtc>::None),
+            )
             .col_expr(run::Column::Output, Expr::value(finish.output))
             .col_expr(
                 run::Column::RawOutput,
@@ -213,28 +249,7 @@ fn moving_to(
             update = update.col_expr(run::Column::Attempts, Expr::value(attempts));
         }
     }
-    Some(update)
-}
-
-/// Records progress of a running run (attempt count and last raw answer); returns it as
-/// stored, or `None` when it is no longer running.
-pub async fn record_attempt(
-    db: &impl ConnectionTrait,
-    id: Uuid,
-    attempts: i32,
-    raw_output: Option<String>,
-) -> Result<Option<run::Model>, DbErr> {
-    Ok(run::Entity::update_many()
-        .col_expr(run::Column::Attempts, Expr::value(attempts))
-        .col_expr(
-            run::Column::RawOutput,
-            Expr::value(raw_output.map(storable)),
-        )
-        .filter(run::Column::Id.eq(id))
-        .filter(run::Column::Status.eq(Wire(RunStatus::Running)))
-        .exec_with_returning(db)
-        .await?
-        .pop())
+    update
 }
 
 /// Appends one event.

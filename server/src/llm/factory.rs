@@ -1,7 +1,10 @@
-//! The one place a provider row becomes a client: decrypt its key (bound to the row), then
-//! build the client for its kind on the guarded outbound client.
+//! The one place a provider becomes a client: a stored row (its key decrypted, bound to the
+//! row) on the server, or the endpoint description a worker receives in a job; either way
+//! the client for its kind is built on the guarded outbound client.
 
 use std::sync::Arc;
+
+use contracts::worker::ProviderEndpoint;
 
 use super::{LlmProvider, ProviderError, build};
 use crate::db::providers;
@@ -23,9 +26,34 @@ pub fn from_row(
     keyring: &Keyring,
     client: GuardedClient,
 ) -> Result<Arc<dyn LlmProvider>, ClientError> {
+    Ok(from_endpoint(&endpoint_of(row, keyring)?, client)?)
+}
+
+/// How a worker reaches a stored provider, with its key decrypted.
+pub fn endpoint_of(
+    row: &providers::Model,
+    keyring: &Keyring,
+) -> Result<ProviderEndpoint, ClientError> {
     let api_key = match &row.api_key_ciphertext {
         Some(blob) => Some(keyring.decrypt(blob, &SecretContext::provider_api_key(row.id))?),
         None => None,
     };
-    Ok(build(*row.kind, row.base_url.as_deref(), api_key, client)?)
+    Ok(ProviderEndpoint {
+        kind: *row.kind,
+        base_url: row.base_url.clone(),
+        api_key,
+    })
+}
+
+/// The client for an endpoint a worker received.
+pub fn from_endpoint(
+    endpoint: &ProviderEndpoint,
+    client: GuardedClient,
+) -> Result<Arc<dyn LlmProvider>, ProviderError> {
+    build(
+        endpoint.kind,
+        endpoint.base_url.as_deref(),
+        endpoint.api_key.clone(),
+        client,
+    )
 }

@@ -34,7 +34,7 @@ use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::Value;
 
 pub use error::{ErrorClass, ProviderError, truncate};
-pub use factory::{ClientError, from_row};
+pub use factory::{ClientError, endpoint_of, from_endpoint, from_row};
 use http::Endpoint;
 
 use crate::outbound::GuardedClient;
@@ -101,7 +101,7 @@ pub trait LlmProvider: Send + Sync {
 }
 
 /// Builds the provider for a configuration. `api_key` is the decrypted key, if any. Callers
-/// outside `llm` go through `from_row`.
+/// outside `llm` go through `from_row` or `from_endpoint`.
 fn build(
     kind: ProviderKind,
     base_url: Option<&str>,

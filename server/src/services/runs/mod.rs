@@ -1,51 +1,53 @@
 //! Runs: the one owner of a run's lifecycle and of the `runs` and `run_events` tables.
-//! `create` checks the input, renders the prompt, stores the run `queued` and starts it;
-//! the run task marks it `running`, hands it to the attempt loop (`executor`) and stores the
-//! outcome; `cancel` moves it to `canceled` and aborts its provider call. Every status change
-//! is a conditional update (the database decides, so a run only moves forward) and every
-//! stored row is published on topic `runs` as the write returned it.
-//!
-//! This is the seam the queue cuts along: a run is created here, executed by an executor
-//! that only reports through a `Journal`, and nothing else writes run rows.
+//! `create` checks the input, renders the prompt, stores the run `queued` with the job a
+//! worker needs and wakes the dispatcher (`dispatch`), which offers queued runs to connected
+//! workers with free slots; each worker's session (`session`) stores what its worker reports
+//! under the run's current lease; the sweeper requeues runs whose worker was lost and fails
+//! runs no worker took in time; `cancel` moves a run to `canceled` and tells its worker.
+//! Every status change is a conditional update (the database decides) and every stored row
+//! is published on topic `runs` as the write returned it; a sync request waits for the
+//! publication of its run's final state.
 
-mod executor;
+mod dispatch;
 pub mod runnable;
+mod session;
 
 use std::collections::HashMap;
-use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use contracts::worker::Job;
 use contracts::{
-    CreateRun, EventKind, FieldError, Page, Run, RunEvent, RunEventKind, RunMode, RunQuery,
-    RunStatus, Topic,
+    CreateRun, EventKind, Page, Run, RunEvent, RunEventKind, RunMode, RunQuery, RunStatus, Topic,
 };
-use futures_util::FutureExt;
 use parking_lot::Mutex;
 use sea_orm::{DatabaseConnection, DbErr};
 use serde_json::{Value, json};
-use tokio::task::AbortHandle;
+use tokio::sync::{Notify, oneshot};
 use tokio_util::sync::CancellationToken;
-use tracing::Instrument;
 use tracing::field::{Empty, display};
 use uuid::Uuid;
 
-pub use executor::MAX_TRANSIENT_RETRIES;
-use executor::{Journal, Outcome, Verdict};
 use runnable::{BuildError, RunnableAgent, Runnables};
 
 use crate::background::Background;
+use crate::config::QueueSettings;
 use crate::db::runs::{self, Finish, run};
-use crate::db::{Wire, agents, assignments, providers, tasks};
+use crate::db::{Wire, agents, assignments, providers, queue, tasks, workers};
 use crate::domain::fields::{Problems, check_json_text};
 use crate::domain::{Invalid, new_id, now};
 use crate::events::EventHub;
-use crate::llm::ProviderError;
+use crate::outbound::GuardedClient;
 use crate::prompt::Renderer;
+use crate::worker::transport::{ConnectError, InProcess, WorkerLink};
+use crate::worker::{Worker, WorkerSettings};
 
-/// Error of runs a previous process (or a stop) left unfinished.
+pub use crate::worker::MAX_TRANSIENT_RETRIES;
+use dispatch::Fleet;
+
+/// Error of unfinished runs stored before the queue existed: no worker can execute them.
 const INTERRUPTED: &str = "interrupted: the server stopped while the run was in progress";
-/// How often the registry of runnable agents forgets instances no run holds.
+/// How often the registries of runnable agents forget instances no run holds.
 const SWEEP_INTERVAL: Duration = Duration::from_secs(60);
 
 #[derive(Debug, thiserror::Error)]
@@ -79,6 +81,16 @@ pub struct Runs {
     inner: Arc<Inner>,
 }
 
+/// What the run service is started with.
+pub struct RunsConfig {
+    pub queue: QueueSettings,
+    /// Whether the built-in worker is started (the stored switch must allow it too).
+    pub builtin_worker: bool,
+    pub builtin_slots: u32,
+    /// The outbound client the built-in worker calls providers through.
+    pub outbound: GuardedClient,
+}
+
 struct Inner {
     db: DatabaseConnection,
     events: Arc<EventHub>,
@@ -86,30 +98,47 @@ struct Inner {
     /// Renders user prompt templates in helper processes.
     renderer: Renderer,
     background: Background,
-    /// Runs executing in this process, for cancel.
-    inflight: Mutex<HashMap<Uuid, AbortHandle>>,
-    /// Cancelled when a stop has waited long enough: runs still going record that they were
-    /// interrupted.
-    halt: CancellationToken,
+    settings: QueueSettings,
+    /// Connected workers, their slots and the runs they hold.
+    fleet: Mutex<Fleet>,
+    /// Wakes the dispatcher: a run was queued, a slot freed, a worker connected.
+    wake: Notify,
+    /// Sync requests waiting for their run's final state.
+    waiters: Mutex<HashMap<Uuid, Vec<oneshot::Sender<run::Model>>>>,
+    /// Decrypted provider keys by provider id with the revision they belong to, so an
+    /// assignment needs no read; filled when runs are created, read from the database on a
+    /// miss (after a restart).
+    keys: Mutex<HashMap<Uuid, (u64, Option<String>)>>,
+    /// The built-in worker, while it runs.
+    builtin: Mutex<Option<Arc<Worker>>>,
 }
 
 impl Runs {
-    /// The run service. Runs a previous process left unfinished (it crashed or was killed)
-    /// are failed first: nothing executes them any more.
+    /// The run service: starts the dispatcher, the sweeper and (unless disabled) the
+    /// built-in worker. Runs a previous process left unfinished stay where they are: queued
+    /// runs wait for a worker, leased runs are honoured when their worker reconnects and
+    /// requeued when their lease has expired.
     pub async fn start(
         db: DatabaseConnection,
         events: Arc<EventHub>,
         runnables: Runnables,
         renderer: Renderer,
         background: Background,
+        config: RunsConfig,
     ) -> Result<Runs, DbErr> {
-        let interrupted =
-            runs::transition_all(&db, RunStatus::Failed, now(), interrupted()).await?;
-        if !interrupted.is_empty() {
+        let jobless = queue::fail_jobless(&db, now(), INTERRUPTED).await?;
+        if !jobless.is_empty() {
             tracing::warn!(
-                runs = interrupted.len(),
-                "marked runs left unfinished by the previous process as failed (interrupted)"
+                runs = jobless.len(),
+                "failed unfinished runs stored before the queue existed (interrupted)"
             );
+        }
+        let mut builtin = workers::builtin(&db, new_id(), config.builtin_slots, now()).await?;
+        if !config.builtin_worker
+            && builtin.enabled
+            && let Some(row) = workers::set_enabled(&db, builtin.id, false, now()).await?
+        {
+            builtin = row;
         }
         let runs = Runs {
             inner: Arc::new(Inner {
@@ -118,17 +147,72 @@ impl Runs {
                 runnables,
                 renderer,
                 background,
-                inflight: Mutex::new(HashMap::new()),
-                halt: CancellationToken::new(),
+                settings: config.queue,
+                fleet: Mutex::new(Fleet::default()),
+                wake: Notify::new(),
+                waiters: Mutex::new(HashMap::new()),
+                keys: Mutex::new(HashMap::new()),
+                builtin: Mutex::new(None),
             }),
         };
-        runs.spawn_sweeper();
+        runs.spawn_registry_sweeper();
+        dispatch::spawn(&runs.inner);
+        if builtin.enabled && config.builtin_worker {
+            runs.start_builtin(builtin.id, config.builtin_slots, config.outbound);
+        } else {
+            tracing::info!("the built-in worker is disabled");
+        }
         Ok(runs)
     }
 
+    /// Starts the built-in worker: the worker code, connected over the in-process transport.
+    fn start_builtin(&self, worker_id: Uuid, slots: u32, outbound: GuardedClient) {
+        let inner = &self.inner;
+        let worker = Arc::new(Worker::new(
+            WorkerSettings {
+                slots,
+                build: env!("CARGO_PKG_VERSION").to_owned(),
+            },
+            crate::worker::runnable::Runnables::new(outbound),
+            inner.background.clone(),
+        ));
+        let accepting = Arc::downgrade(inner);
+        let connector = InProcess::new(move |link| {
+            let inner = accepting
+                .upgrade()
+                .ok_or_else(|| ConnectError::Unavailable("the server is stopping".into()))?;
+            let background = inner.background.clone();
+            background.spawn(session::serve(inner, worker_id, None, link));
+            Ok(())
+        });
+        let stop = CancellationToken::new();
+        let stopping = inner.background.stopping();
+        let stop_on_stop = stop.clone();
+        inner.background.spawn(async move {
+            stopping.await;
+            stop_on_stop.cancel();
+        });
+        *inner.builtin.lock() = Some(Arc::clone(&worker));
+        inner.background.spawn(async move {
+            worker.run(connector, stop).await;
+        });
+    }
+
+    /// Opens a session for worker `worker_id` over the in-process transport: the returned
+    /// link speaks the worker protocol (`hello` first). The built-in worker connects this
+    /// way; so do protocol tests.
+    pub fn attach(&self, worker_id: Uuid) -> WorkerLink {
+        let (worker, server) = crate::worker::transport::pair();
+        let inner = Arc::clone(&self.inner);
+        self.inner
+            .background
+            .spawn(session::serve(inner, worker_id, None, server));
+        worker
+    }
+
     /// Runs a task with an agent: checks the input against the request schema (nothing is
-    /// stored when it does not match), stores the run `queued` and starts it. `sync` waits for
-    /// the run to finish; `async` answers at once.
+    /// stored when it does not match), stores the run `queued` and wakes the dispatcher.
+    /// `sync` waits for the run to finish; `async` answers at once.
     #[tracing::instrument(name = "runs.create", skip_all,
         fields(agent.id = %agent_id, task.id = %task_id, run.id = Empty))]
     pub async fn create(
@@ -154,6 +238,10 @@ impl Runs {
             })?;
         let id = new_id();
         tracing::Span::current().record("run.id", display(id));
+        inner.remember_key(&runnable);
+        let job = serde_json::to_value(runnable.job(prompt, false))
+            .map_err(|e| DbErr::Json(e.to_string()))?;
+        let created = now();
         let row = run::Model {
             id,
             agent_id,
@@ -169,11 +257,27 @@ impl Runs {
             latency_ms: None,
             snapshot: serde_json::to_value(&runnable.snapshot)
                 .map_err(|e| DbErr::Json(e.to_string()))?,
-            created_at: now(),
+            created_at: created,
             started_at: None,
             finished_at: None,
+            job: Some(job),
+            worker_id: None,
+            lease_id: None,
+            lease_expires_at: None,
+            deliveries: 0,
+            queued_at: Some(created),
+            assigned_at: None,
+            queue_deadline: Some(queue::after(created, inner.settings.queue_timeout)),
         };
-        let queued = runs::insert(&inner.db, row).await?;
+        // Registered first: the run may finish before the insert returns.
+        let finished = (body.mode == RunMode::Sync).then(|| inner.wait_for(id));
+        let queued = match runs::insert(&inner.db, row).await {
+            Ok(queued) => queued,
+            Err(err) => {
+                inner.waiters.lock().remove(&id);
+                return Err(err.into());
+            }
+        };
         runs::append_event(
             &inner.db,
             id,
@@ -183,23 +287,18 @@ impl Runs {
         )
         .await?;
         inner.publish(&queued);
+        inner.wake.notify_one();
         tracing::info!("run queued");
-
-        let handle = Arc::clone(inner).spawn(id, runnable, prompt);
-        match body.mode {
-            RunMode::Async => Ok(Created {
+        match finished {
+            None => Ok(Created {
                 run: queued.to_contract()?,
                 finished: false,
             }),
-            RunMode::Sync => {
+            Some(finished) => {
                 // The run continues if this request goes away; cancel is explicit.
-                let finished = match handle.await {
-                    Ok(Some(finished)) => finished,
-                    // Canceled meanwhile (or the final write failed): read what is stored.
-                    _ => runs::find(&inner.db, id).await?.ok_or(Error::NotFound {
-                        resource: "run",
-                        id,
-                    })?,
+                let finished = match finished.await {
+                    Ok(finished) => finished,
+                    Err(_) => inner.find(id).await?,
                 };
                 Ok(Created {
                     run: finished.to_contract()?,
@@ -209,7 +308,7 @@ impl Runs {
         }
     }
 
-    /// Runs, newest first, filtered by agent, task and status.
+    /// Runs, newest first, filtered by agent, task, worker and status.
     pub async fn list(
         &self,
         query: &RunQuery,
@@ -238,8 +337,8 @@ impl Runs {
         Ok(runs::events(&self.inner.db, id).await?)
     }
 
-    /// Cancels a queued or running run: the database decides (only unfinished runs move to
-    /// `canceled`), then the in-flight provider call is aborted (its connection closed).
+    /// Cancels an unfinished run: the database decides (only unfinished runs move to
+    /// `canceled`), then the worker holding it is told to abort its provider call.
     #[tracing::instrument(name = "runs.cancel", skip_all, fields(run.id = %id))]
     pub async fn cancel(&self, id: Uuid) -> Result<Run, Error> {
         let inner = &self.inner;
@@ -252,8 +351,8 @@ impl Runs {
         else {
             return Err(Error::Finished(*inner.find(id).await?.status));
         };
-        if let Some(handle) = inner.inflight.lock().remove(&id) {
-            handle.abort();
+        if let Some(worker_id) = canceled.worker_id {
+            inner.fleet.lock().cancel(worker_id, id);
         }
         inner
             .event(id, RunEventKind::Status, status_data(RunStatus::Canceled))
@@ -263,10 +362,12 @@ impl Runs {
         Ok(canceled.to_contract()?)
     }
 
-    /// Interrupts every run still executing: each records that the server stopped. Called by a
-    /// stop that has waited long enough for them.
+    /// Interrupts every run the built-in worker still executes (they stay leased and are
+    /// requeued at the next start). Called by a stop that has waited long enough for them.
     pub fn halt(&self) {
-        self.inner.halt.cancel();
+        if let Some(worker) = self.inner.builtin.lock().as_ref() {
+            worker.halt();
+        }
     }
 
     pub fn runnables(&self) -> &Runnables {
@@ -275,7 +376,7 @@ impl Runs {
 
     /// Forgets registry entries whose instance is gone, every minute, and logs how many agents
     /// are live (a metric until metrics exist).
-    fn spawn_sweeper(&self) {
+    fn spawn_registry_sweeper(&self) {
         let inner = Arc::clone(&self.inner);
         let stopping = inner.background.stopping();
         self.inner.background.spawn(async move {
@@ -288,11 +389,15 @@ impl Runs {
                     _ = tick.tick() => {
                         let registry = inner.runnables.registry();
                         registry.sweep();
+                        let builtin = inner.builtin.lock().clone();
+                        if let Some(worker) = builtin {
+                            worker.runnables().registry().sweep();
+                        }
                         tracing::debug!(
                             live = registry.live_instances(),
                             entries = registry.entries(),
                             builds = registry.builds(),
-                            "runnable agent registry"
+                            "prepared agent registry"
                         );
                     }
                 }
@@ -309,7 +414,7 @@ impl Inner {
         })
     }
 
-    /// The runnable agent for a run of `task_id` by `agent_id`: the task must be assigned,
+    /// The prepared agent for a run of `task_id` by `agent_id`: the task must be assigned,
     /// and the agent keeps its provider even when that was soft-deleted (until re-pointed).
     async fn runnable(&self, agent_id: Uuid, task_id: Uuid) -> Result<Arc<RunnableAgent>, Error> {
         // Independent reads, at once; the task only if it is assigned (one query on the hot
@@ -337,154 +442,62 @@ impl Inner {
         Ok(self.runnables.get(&agent, &task, &provider).await?)
     }
 
-    /// Executes a stored, queued run in the background. The returned handle completes when
-    /// the run has finished, with the run as its final update stored it (`None` when a cancel
-    /// or an error wrote the final state instead); dropping it does not stop the run.
-    fn spawn(
-        self: Arc<Self>,
-        run_id: Uuid,
-        agent: Arc<RunnableAgent>,
-        prompt: String,
-    ) -> tokio::task::JoinHandle<Option<run::Model>> {
-        let inner = Arc::clone(&self);
-        let span = tracing::info_span!("runs.execute", run.id = %run_id);
-        // Held while spawning, so a cancel always finds the run while it executes and the
-        // task's own removal cannot come first.
-        let mut inflight = self.inflight.lock();
-        let handle = self.background.spawn(
-            async move {
-                // A panic in the attempt loop must not leave the run `running` forever.
-                let finished = match AssertUnwindSafe(inner.execute(run_id, &agent, prompt))
-                    .catch_unwind()
+    /// Keeps the provider key of a prepared agent for the assignments of its runs.
+    fn remember_key(&self, runnable: &RunnableAgent) {
+        let snapshot = &runnable.snapshot;
+        let mut keys = self.keys.lock();
+        let newer = keys
+            .get(&snapshot.provider_id)
+            .is_none_or(|(revision, _)| *revision < snapshot.provider_revision);
+        if newer {
+            keys.insert(
+                snapshot.provider_id,
+                (
+                    snapshot.provider_revision,
+                    runnable.endpoint.api_key.clone(),
+                ),
+            );
+        }
+    }
+
+    /// The job of a stored run, with the provider's key added.
+    async fn job_of(&self, row: &run::Model) -> Result<Job, String> {
+        let stored = row
+            .job
+            .clone()
+            .ok_or_else(|| "the run has no job".to_owned())?;
+        let mut job: Job = serde_json::from_value(stored)
+            .map_err(|e| format!("the stored job is unreadable: {e}"))?;
+        let provider_id = job.snapshot.provider_id;
+        let cached = self
+            .keys
+            .lock()
+            .get(&provider_id)
+            .map(|(_, key)| key.clone());
+        job.provider.api_key = match cached {
+            Some(key) => key,
+            None => {
+                let row = providers::find(&self.db, provider_id)
                     .await
-                {
-                    Ok(finished) => finished,
-                    Err(_) => {
-                        tracing::error!("run execution panicked");
-                        inner
-                            .fail(
-                                run_id,
-                                "internal: the run failed unexpectedly; see the server log",
-                            )
-                            .await
-                    }
-                };
-                inner.inflight.lock().remove(&run_id);
-                finished
+                    .map_err(|e| e.to_string())?
+                    .ok_or_else(|| "the run's provider no longer exists".to_owned())?;
+                let endpoint = crate::llm::endpoint_of(&row, self.runnables.keyring())
+                    .map_err(|e| e.to_string())?;
+                self.keys.lock().insert(
+                    provider_id,
+                    (crate::db::to_u64(row.revision), endpoint.api_key.clone()),
+                );
+                endpoint.api_key
             }
-            .instrument(span),
-        );
-        inflight.insert(run_id, handle.abort_handle());
-        handle
+        };
+        Ok(job)
     }
 
-    async fn execute(
-        &self,
-        run_id: Uuid,
-        agent: &RunnableAgent,
-        prompt: String,
-    ) -> Option<run::Model> {
-        let started = Instant::now();
-        match runs::transition(
-            &self.db,
-            run_id,
-            RunStatus::Running,
-            now(),
-            Finish::default(),
-        )
-        .await
-        {
-            Ok(Some(running)) => {
-                self.event(
-                    run_id,
-                    RunEventKind::Status,
-                    status_data(RunStatus::Running),
-                )
-                .await;
-                self.publish(&running);
-            }
-            Ok(None) => return None, // canceled before it started
-            Err(err) => {
-                tracing::error!(error = %err, "cannot start run");
-                return None;
-            }
-        }
-        let journal = RunJournal {
-            inner: self,
-            run_id,
-        };
-        let outcome = tokio::select! {
-            outcome = executor::execute(agent, prompt, &journal) => Some(outcome),
-            () = self.halt.cancelled() => None,
-        };
-        let latency = i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX);
-        self.finish(run_id, outcome, latency).await
-    }
-
-    /// Stores how the run ended (`None`: interrupted by a stop) and publishes it.
-    async fn finish(
-        &self,
-        run_id: Uuid,
-        outcome: Option<Outcome>,
-        latency_ms: i64,
-    ) -> Option<run::Model> {
-        let mut pending = Vec::new();
-        let (status, finish) = match outcome {
-            None => (RunStatus::Failed, interrupted()),
-            Some(outcome) => {
-                let signed = |v: Option<u64>| v.map(|v| i64::try_from(v).unwrap_or(i64::MAX));
-                let recorded = Finish {
-                    attempts: Some(i32::try_from(outcome.attempts).unwrap_or(i32::MAX)),
-                    prompt_tokens: signed(outcome.usage.prompt_tokens),
-                    completion_tokens: signed(outcome.usage.completion_tokens),
-                    latency_ms: Some(latency_ms),
-                    ..Finish::default()
-                };
-                match outcome.verdict {
-                    Verdict::Succeeded {
-                        output,
-                        raw,
-                        attempt,
-                    } => {
-                        // The winning answer's event is stored with the final one: no
-                        // progress write for an answer that is already the result.
-                        pending.push((RunEventKind::Attempt, attempt));
-                        let finish = Finish {
-                            output: Some(output),
-                            raw_output: Some(raw),
-                            ..recorded
-                        };
-                        (RunStatus::Succeeded, finish)
-                    }
-                    Verdict::Failed { error } => {
-                        let finish = Finish {
-                            error: Some(error),
-                            raw_output: outcome.last_raw,
-                            ..recorded
-                        };
-                        (RunStatus::Failed, finish)
-                    }
-                }
-            }
-        };
-        let finished = match runs::transition(&self.db, run_id, status, now(), finish).await {
-            Ok(Some(finished)) => {
-                pending.push((RunEventKind::Status, status_data(status)));
-                Some(finished)
-            }
-            Ok(None) => None, // canceled meanwhile: the cancel wrote the final state
-            Err(err) => {
-                tracing::error!(error = %err, "cannot finish run");
-                None
-            }
-        };
-        if let Err(err) = runs::append_events(&self.db, run_id, pending, now()).await {
-            tracing::warn!(error = %err, "run events not stored");
-        }
-        if let Some(finished) = &finished {
-            self.publish(finished);
-        }
-        finished
+    /// A receiver of the run's final state, as stored.
+    fn wait_for(&self, id: Uuid) -> oneshot::Receiver<run::Model> {
+        let (tx, rx) = oneshot::channel();
+        self.waiters.lock().entry(id).or_default().push(tx);
+        rx
     }
 
     /// Ends a run as `failed` with `error`, if it has not ended yet.
@@ -515,11 +528,11 @@ impl Inner {
     }
 
     /// The one place events on topic `runs` are published: a run as the write that returned
-    /// it stored it.
+    /// it stored it. A final state also answers the sync requests waiting for it.
     fn publish(&self, run: &run::Model) {
         match run.to_contract() {
             Ok(contract) => {
-                let kind = if contract.status == RunStatus::Queued {
+                let kind = if contract.status == RunStatus::Queued && run.assigned_at.is_none() {
                     EventKind::Created
                 } else {
                     EventKind::Updated
@@ -528,56 +541,16 @@ impl Inner {
             }
             Err(err) => tracing::warn!(error = %err, "run event not published"),
         }
-    }
-}
-
-/// What the attempt loop reports, stored as the run's events.
-struct RunJournal<'a> {
-    inner: &'a Inner,
-    run_id: Uuid,
-}
-
-impl Journal for RunJournal<'_> {
-    async fn provider_error(&self, error: &ProviderError, retry_in: Option<Duration>) {
-        let mut data = json!({"class": error.class.as_str(), "error": error.to_string()});
-        if let Some(delay) = retry_in {
-            data["retry_in_ms"] = json!(u64::try_from(delay.as_millis()).unwrap_or(u64::MAX));
-        }
-        self.inner
-            .event(self.run_id, RunEventKind::ProviderError, data)
-            .await;
-    }
-
-    /// The answer and why it was refused, in one statement; then the progress (attempt count,
-    /// last answer) on the run itself, published.
-    async fn invalid_answer(&self, attempt: u32, answer: Value, raw: &str, errors: &[FieldError]) {
-        let inner = self.inner;
-        let events = vec![
-            (RunEventKind::Attempt, answer),
-            (
-                RunEventKind::ValidationError,
-                json!({"attempt": attempt, "errors": errors}),
-            ),
-        ];
-        if let Err(err) = runs::append_events(&inner.db, self.run_id, events, now()).await {
-            tracing::warn!(error = %err, "run events not stored");
-        }
-        let attempts = i32::try_from(attempt).unwrap_or(i32::MAX);
-        match runs::record_attempt(&inner.db, self.run_id, attempts, Some(raw.to_owned())).await {
-            Ok(Some(run)) => inner.publish(&run),
-            Ok(None) => {} // canceled meanwhile
-            Err(err) => tracing::warn!(error = %err, "attempt not stored"),
+        if run.status.is_finished()
+            && let Some(waiters) = self.waiters.lock().remove(&run.id)
+        {
+            for waiter in waiters {
+                waiter.send(run.clone()).ok();
+            }
         }
     }
 }
 
 fn status_data(status: RunStatus) -> Value {
     json!({"status": status.as_str()})
-}
-
-fn interrupted() -> Finish {
-    Finish {
-        error: Some(INTERRUPTED.to_owned()),
-        ..Finish::default()
-    }
 }

@@ -1,19 +1,21 @@
-//! Runnable agents: everything a run needs, built once per configuration and shared by every
-//! run of it — the provider client, the compiled request and response validators, the
-//! checked prompt template, the parameters and the snapshot runs record. Kept in a
-//! weak-reference registry keyed by agent, task and provider revisions, so an edit makes a
-//! new instance and runs in flight keep theirs.
+//! Prepared agents: what the server needs to accept a run and turn it into a job for a
+//! worker, built once per configuration and shared by every run of it — the compiled request
+//! validator, the checked prompt template, the parameters, how to reach the provider (its key
+//! decrypted) and the snapshot runs record. Kept in a weak-reference registry keyed by agent,
+//! task and provider revisions, so an edit makes a new instance. (Workers keep their own
+//! registry of what executes a job: `crate::worker::runnable`.)
 
 use std::sync::Arc;
 use std::time::Duration;
 
+use contracts::worker::{Job, ProviderEndpoint};
 use contracts::{FieldError, RunSnapshot};
 use jsonschema::Validator;
 use serde_json::Value;
 use uuid::Uuid;
 
 use crate::db::{agents, providers, tasks, to_u64};
-use crate::llm::{self, ClientError, LlmProvider};
+use crate::llm::{self, ClientError};
 use crate::outbound::GuardedClient;
 use crate::prompt::{Renderer, UserPrompt};
 use crate::registry::Registry;
@@ -51,9 +53,9 @@ pub enum BuildError {
 
 /// An agent ready to run one task. Immutable; shared by every run of its configuration.
 pub struct RunnableAgent {
-    pub provider: Arc<dyn LlmProvider>,
+    /// How a worker reaches the provider, with its key.
+    pub endpoint: ProviderEndpoint,
     request_validator: Option<Validator>,
-    response_validator: Validator,
     pub response_schema: Value,
     /// The `user_prompt` template, if there is one; it compiled when this was built.
     user_prompt: Option<String>,
@@ -73,11 +75,6 @@ impl RunnableAgent {
             Some(validator) => errors_of(validator, input, "/input"),
             None => Vec::new(),
         }
-    }
-
-    /// Problems of an answer against the task's response schema.
-    pub fn check_output(&self, output: &Value) -> Vec<FieldError> {
-        errors_of(&self.response_validator, output, "")
     }
 
     /// The user message: the template rendered with `input` (as `input` and, for objects,
@@ -100,6 +97,27 @@ impl RunnableAgent {
         )
     }
 
+    /// The job a worker executes for `prompt` (the rendered user message); the provider's key
+    /// is left out when `with_key` is false (the stored copy).
+    pub fn job(&self, prompt: String, with_key: bool) -> Job {
+        let mut provider = self.endpoint.clone();
+        if !with_key {
+            provider.api_key = None;
+        }
+        Job {
+            system_prompt: self.system_message(),
+            prompt,
+            response_schema: self.response_schema.clone(),
+            model: self.model.clone(),
+            temperature: self.temperature,
+            max_tokens: self.max_tokens,
+            max_retries: self.max_retries,
+            timeout_secs: self.snapshot.timeout_secs,
+            provider,
+            snapshot: self.snapshot.clone(),
+        }
+    }
+
     fn build(
         agent: &agents::Model,
         task: &tasks::Model,
@@ -107,15 +125,17 @@ impl RunnableAgent {
         keyring: &Keyring,
         client: GuardedClient,
     ) -> Result<RunnableAgent, BuildError> {
-        let client = llm::from_row(provider, keyring, client)?;
+        // Building the client checks that the provider is usable (a URL it needs, a key that
+        // decrypts) before a run is queued; the worker builds its own.
+        let endpoint = llm::endpoint_of(provider, keyring)?;
+        llm::from_endpoint(&endpoint, client).map_err(ClientError::from)?;
         let request_validator = match &task.request_schema {
             Some(schema) => {
                 Some(schema::compile(schema).map_err(|e| BuildError::Schema(e.to_string()))?)
             }
             None => None,
         };
-        let response_validator = schema::compile(&task.response_schema)
-            .map_err(|e| BuildError::Schema(e.to_string()))?;
+        schema::compile(&task.response_schema).map_err(|e| BuildError::Schema(e.to_string()))?;
         if let Some(template) = &agent.user_prompt {
             UserPrompt::compile(template).map_err(BuildError::Template)?;
         }
@@ -123,9 +143,8 @@ impl RunnableAgent {
         let max_retries = u32::try_from(agent.max_retries).unwrap_or(0);
         let timeout_secs = u32::try_from(agent.timeout_secs).unwrap_or(1).max(1);
         Ok(RunnableAgent {
-            provider: client,
+            endpoint,
             request_validator,
-            response_validator,
             response_schema: task.response_schema.clone(),
             user_prompt: agent.user_prompt.clone(),
             system_prompt: agent.system_prompt.clone(),
@@ -193,6 +212,10 @@ impl Runnables {
                 RunnableAgent::build(agent, task, provider, &self.keyring, self.client.clone())
             })
             .await
+    }
+
+    pub fn keyring(&self) -> &Keyring {
+        &self.keyring
     }
 
     pub fn registry(&self) -> &Registry<Key, RunnableAgent> {
@@ -288,15 +311,16 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn input_and_output_checks_use_the_compiled_configuration() {
+    async fn input_checks_and_jobs_use_the_compiled_configuration() {
         let runnables = runnables();
         let (agent, task, provider) = rows(1);
         let runnable = runnables.get(&agent, &task, &provider).await.unwrap();
         assert!(runnable.check_input(&json!({"text": "hi"})).is_empty());
         let problems = runnable.check_input(&json!({"other": 1}));
         assert_eq!(problems[0].path, "/input");
-        assert!(runnable.check_output(&json!("ok")).is_empty());
-        assert!(!runnable.check_output(&json!(5)).is_empty());
+        let job = runnable.job("Text: hi".into(), false);
+        assert_eq!(job.response_schema, json!({"type": "string"}));
+        assert!(job.system_prompt.contains(r#"{"type":"string"}"#));
     }
 
     #[tokio::test]

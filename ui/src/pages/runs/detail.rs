@@ -85,14 +85,14 @@ fn RunView(runs: Runs) -> impl IntoView {
     };
 
     let result = move || match status.get() {
-        RunStatus::Queued | RunStatus::Running => view! {
+        RunStatus::Queued | RunStatus::Assigned | RunStatus::Running => view! {
             <div class="loading" data-testid="run-waiting">
                 <span class="spinner" aria-hidden="true"></span>
                 {move || {
-                    if status.get() == RunStatus::Queued {
-                        "Queued: waiting to start…"
-                    } else {
-                        "Running: waiting for the model…"
+                    match status.get() {
+                        RunStatus::Queued => "Queued: waiting for a worker…",
+                        RunStatus::Assigned => "Assigned: waiting for the worker to start it…",
+                        _ => "Running: waiting for the model…",
                     }
                 }}
             </div>

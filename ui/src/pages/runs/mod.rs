@@ -25,16 +25,23 @@ use crate::ws;
 /// How many runs the history shows.
 const HISTORY_LIMIT: u64 = 50;
 
-/// How far a run has come; status only moves forward, and attempts only grow while it runs.
-/// A copy of a run never replaces one that is further along (a late HTTP answer must not
-/// undo a WebSocket update).
-fn progress(run: &Run) -> (u8, u32) {
+/// How far a run has come: a finished run stays finished; before that, a later delivery
+/// (a worker lost the run and it was queued again) is further along than an earlier one, and
+/// within a delivery status moves forward and attempts only grow. A copy of a run never
+/// replaces one that is further along (a late HTTP answer must not undo a WebSocket update).
+fn progress(run: &Run) -> (bool, u32, u8, u32) {
     let stage = match run.status {
         RunStatus::Queued => 0,
-        RunStatus::Running => 1,
-        RunStatus::Succeeded | RunStatus::Failed | RunStatus::Canceled => 2,
+        RunStatus::Assigned => 1,
+        RunStatus::Running => 2,
+        RunStatus::Succeeded | RunStatus::Failed | RunStatus::Canceled => 3,
     };
-    (stage, run.attempts)
+    (
+        run.status.is_finished(),
+        run.deliveries,
+        stage,
+        run.attempts,
+    )
 }
 
 /// Only the newest of overlapping fetches may write.

@@ -5,9 +5,9 @@
 //! backoff honouring `Retry-After`; the agent's timeout bounds the whole loop. A run never
 //! succeeds with output that does not validate.
 //!
-//! It stores nothing: what happens along the way goes to a `Journal`, which the run service
-//! implements by writing run events. (A remote worker will implement it by sending protocol
-//! messages; the loop stays the same.)
+//! It stores nothing: what happens along the way goes to a `Journal`, which a worker
+//! implements by sending protocol events to the server; every worker, built-in or remote,
+//! runs this one loop.
 
 use std::future::Future;
 use std::time::Duration;
@@ -107,7 +107,7 @@ async fn attempts(
 ) -> Verdict {
     let mut request = JsonRequest {
         model: agent.model.clone(),
-        system: agent.system_message(),
+        system: agent.system_prompt.clone(),
         messages: vec![Message {
             role: Role::User,
             content: prompt,

@@ -1,0 +1,337 @@
+//! The run queue: statements that offer queued runs to workers, lease them and take them
+//! back. Every statement is one conditional update, fenced by the run's status and, once a
+//! worker holds it, by its current lease id: a worker whose lease was taken back can neither
+//! report progress nor finish the run, whatever it sends late.
+//!
+//! `claim` picks the oldest queued run with `FOR UPDATE SKIP LOCKED` on PostgreSQL, so several
+//! servers on one database never offer the same run twice; SQLite has one writer (and one
+//! dispatcher per process), so it needs no row locks.
+
+use chrono::{DateTime, Utc};
+use contracts::RunStatus;
+use sea_orm::entity::prelude::*;
+use sea_orm::sea_query::{LockBehavior, LockType, Query};
+use sea_orm::{ConnectionTrait, DbErr, ExprTrait, QuerySelect};
+
+use super::Wire;
+use super::runs::{Finish, finishing, run};
+
+const LEASED: [RunStatus; 2] = [RunStatus::Assigned, RunStatus::Running];
+
+fn leased() -> impl Iterator<Item = Wire<RunStatus>> {
+    LEASED.into_iter().map(Wire)
+}
+
+/// `now + secs`.
+pub fn after(now: DateTime<Utc>, duration: std::time::Duration) -> DateTime<Utc> {
+    now + chrono::Duration::from_std(duration).unwrap_or(chrono::Duration::MAX)
+}
+
+/// Offers the oldest queued run to `worker_id` under a new lease `lease_id` that must be
+/// accepted by `ack_deadline`; `None` when nothing is queued.
+pub async fn claim(
+    db: &impl ConnectionTrait,
+    worker_id: Uuid,
+    lease_id: Uuid,
+    now: DateTime<Utc>,
+    ack_deadline: DateTime<Utc>,
+) -> Result<Option<run::Model>, DbErr> {
+    let oldest = Query::select()
+        .column(run::Column::Id)
+        .from(run::Entity)
+        .and_where(run::Column::Status.eq(Wire(RunStatus::Queued)))
+        .order_by(run::Column::QueuedAt, sea_orm::Order::Asc)
+        .order_by(run::Column::Id, sea_orm::Order::Asc)
+        .limit(1)
+        .lock_with_behavior(LockType::Update, LockBehavior::SkipLocked)
+        .to_owned();
+    Ok(run::Entity::update_many()
+        .col_expr(run::Column::Status, Expr::value(Wire(RunStatus::Assigned)))
+        .col_expr(run::Column::WorkerId, Expr::value(Some(worker_id)))
+        .col_expr(run::Column::LeaseId, Expr::value(Some(lease_id)))
+        .col_expr(run::Column::LeaseExpiresAt, Expr::value(Some(ack_deadline)))
+        .col_expr(run::Column::AssignedAt, Expr::value(Some(now)))
+        // `id = (…)`, not `id IN (…)`: PostgreSQL runs a scalar subquery once, while an `IN`
+        // semi-join may run it per row and, skipping locked rows, claim the whole queue.
+        .filter(Expr::col((run::Entity, run::Column::Id)).eq(oldest))
+        // Re-checked by the update itself (PostgreSQL re-reads a row changed meanwhile).
+        .filter(run::Column::Status.eq(Wire(RunStatus::Queued)))
+        .exec_with_returning(db)
+        .await?
+        .pop())
+}
+
+/// The worker accepted its offer: the run is `running` under the same lease until
+/// `lease_expires_at`, and one more delivery is counted.
+pub async fn accept(
+    db: &impl ConnectionTrait,
+    run_id: Uuid,
+    lease_id: Uuid,
+    now: DateTime<Utc>,
+    lease_expires_at: DateTime<Utc>,
+) -> Result<Option<run::Model>, DbErr> {
+    Ok(run::Entity::update_many()
+        .col_expr(run::Column::Status, Expr::value(Wire(RunStatus::Running)))
+        .col_expr(run::Column::StartedAt, Expr::value(Some(now)))
+        .col_expr(
+            run::Column::Deliveries,
+            Expr::col(run::Column::Deliveries).add(1),
+        )
+        .col_expr(
+            run::Column::LeaseExpiresAt,
+            Expr::value(Some(lease_expires_at)),
+        )
+        .filter(run::Column::Id.eq(run_id))
+        .filter(run::Column::LeaseId.eq(lease_id))
+        .filter(run::Column::Status.eq(Wire(RunStatus::Assigned)))
+        .exec_with_returning(db)
+        .await?
+        .pop())
+}
+
+/// Replaces the lease `lease_id` of a run by `new_lease_id`, valid until `expires_at`.
+/// `false` when `lease_id` is not the current lease any more.
+pub async fn extend(
+    db: &impl ConnectionTrait,
+    run_id: Uuid,
+    lease_id: Uuid,
+    new_lease_id: Uuid,
+    expires_at: DateTime<Utc>,
+) -> Result<bool, DbErr> {
+    let updated = run::Entity::update_many()
+        .col_expr(run::Column::LeaseId, Expr::value(Some(new_lease_id)))
+        .col_expr(run::Column::LeaseExpiresAt, Expr::value(Some(expires_at)))
+        .filter(run::Column::Id.eq(run_id))
+        .filter(run::Column::LeaseId.eq(lease_id))
+        .filter(run::Column::Status.eq(Wire(RunStatus::Running)))
+        .exec(db)
+        .await?;
+    Ok(updated.rows_affected == 1)
+}
+
+/// Whether `lease_id` is the current lease of a running run (events are stored only then).
+pub async fn holds(db: &impl ConnectionTrait, run_id: Uuid, lease_id: Uuid) -> Result<bool, DbErr> {
+    Ok(run::Entity::find()
+        .filter(run::Column::Id.eq(run_id))
+        .filter(run::Column::LeaseId.eq(lease_id))
+        .filter(run::Column::Status.eq(Wire(RunStatus::Running)))
+        .count(db)
+        .await?
+        == 1)
+}
+
+/// Records progress of a run (attempt count and last raw answer) reported under `lease_id`;
+/// the run as stored, or `None` when the lease is not current.
+pub async fn record_progress(
+    db: &impl ConnectionTrait,
+    run_id: Uuid,
+    lease_id: Uuid,
+    attempts: i32,
+    raw_output: Option<String>,
+) -> Result<Option<run::Model>, DbErr> {
+    Ok(run::Entity::update_many()
+        .col_expr(run::Column::Attempts, Expr::value(attempts))
+        .col_expr(
+            run::Column::RawOutput,
+            Expr::value(raw_output.map(super::storable)),
+        )
+        .filter(run::Column::Id.eq(run_id))
+        .filter(run::Column::LeaseId.eq(lease_id))
+        .filter(run::Column::Status.eq(Wire(RunStatus::Running)))
+        .exec_with_returning(db)
+        .await?
+        .pop())
+}
+
+/// Ends a run with the result its worker reported under `lease_id`; `None` when that lease is
+/// not current (taken back, or the run ended otherwise).
+pub async fn finish(
+    db: &impl ConnectionTrait,
+    run_id: Uuid,
+    lease_id: Uuid,
+    to: RunStatus,
+    now: DateTime<Utc>,
+    result: Finish,
+) -> Result<Option<run::Model>, DbErr> {
+    let update = run::Entity::update_many()
+        .col_expr(run::Column::Status, Expr::value(Wire(to)))
+        .filter(run::Column::Id.eq(run_id))
+        .filter(run::Column::LeaseId.eq(lease_id))
+        .filter(run::Column::Status.eq(Wire(RunStatus::Running)));
+    Ok(finishing(update, to, now, result)
+        .exec_with_returning(db)
+        .await?
+        .pop())
+}
+
+/// Puts runs back in the queue (they keep their `worker_id`, the worker that last had them).
+fn requeue(now: DateTime<Utc>) -> sea_orm::UpdateMany<run::Entity> {
+    run::Entity::update_many()
+        .col_expr(run::Column::Status, Expr::value(Wire(RunStatus::Queued)))
+        .col_expr(run::Column::LeaseId, Expr::value(Option::<Uuid>::None))
+        .col_expr(
+            run::Column::LeaseExpiresAt,
+            Expr::value(Option::<DateTime<Utc>>::None),
+        )
+        .col_expr(run::Column::QueuedAt, Expr::value(Some(now)))
+        .filter(run::Column::Status.is_in(leased()))
+}
+
+/// Takes the run of `lease_id` back into the queue (declined, offer not accepted in time,
+/// worker disabled); `None` when that lease is not current.
+pub async fn take_back(
+    db: &impl ConnectionTrait,
+    run_id: Uuid,
+    lease_id: Uuid,
+    now: DateTime<Utc>,
+) -> Result<Option<run::Model>, DbErr> {
+    Ok(requeue(now)
+        .filter(run::Column::Id.eq(run_id))
+        .filter(run::Column::LeaseId.eq(lease_id))
+        .exec_with_returning(db)
+        .await?
+        .pop())
+}
+
+/// Takes back every run leased to `worker_id` except those under `keep` (leases a
+/// reconnecting worker still holds).
+pub async fn take_back_worker(
+    db: &impl ConnectionTrait,
+    worker_id: Uuid,
+    keep: &[Uuid],
+    now: DateTime<Utc>,
+) -> Result<Vec<run::Model>, DbErr> {
+    let mut update = requeue(now).filter(run::Column::WorkerId.eq(worker_id));
+    if !keep.is_empty() {
+        update = update.filter(run::Column::LeaseId.is_not_in(keep.iter().copied()));
+    }
+    update.exec_with_returning(db).await
+}
+
+/// Offers not accepted by their deadline, queued again (the worker missed its ack).
+pub async fn expire_offers(
+    db: &impl ConnectionTrait,
+    now: DateTime<Utc>,
+) -> Result<Vec<run::Model>, DbErr> {
+    requeue(now)
+        .filter(run::Column::Status.eq(Wire(RunStatus::Assigned)))
+        .filter(run::Column::LeaseExpiresAt.lt(now))
+        .exec_with_returning(db)
+        .await
+}
+
+/// Running runs whose lease ran out by `now` (their worker stopped renewing it): those
+/// already delivered `max_deliveries` times fail with `lost_error`, the others are queued
+/// again. Returns `(requeued, failed)` as stored.
+pub async fn expire_leases(
+    db: &impl ConnectionTrait,
+    now: DateTime<Utc>,
+    max_deliveries: u32,
+    lost_error: &str,
+) -> Result<(Vec<run::Model>, Vec<run::Model>), DbErr> {
+    let max = i32::try_from(max_deliveries).unwrap_or(i32::MAX);
+    let lost = Finish {
+        error: Some(lost_error.to_owned()),
+        ..Finish::default()
+    };
+    let failed = finishing(
+        run::Entity::update_many()
+            .col_expr(run::Column::Status, Expr::value(Wire(RunStatus::Failed)))
+            .filter(run::Column::Status.eq(Wire(RunStatus::Running)))
+            .filter(run::Column::LeaseExpiresAt.lt(now))
+            .filter(run::Column::Deliveries.gte(max)),
+        RunStatus::Failed,
+        now,
+        lost,
+    )
+    .exec_with_returning(db)
+    .await?;
+    let requeued = requeue(now)
+        .filter(run::Column::Status.eq(Wire(RunStatus::Running)))
+        .filter(run::Column::LeaseExpiresAt.lt(now))
+        .exec_with_returning(db)
+        .await?;
+    Ok((requeued, failed))
+}
+
+/// Unfinished runs stored before the queue existed (no job to hand a worker) fail with
+/// `error`.
+pub async fn fail_jobless(
+    db: &impl ConnectionTrait,
+    now: DateTime<Utc>,
+    error: &str,
+) -> Result<Vec<run::Model>, DbErr> {
+    let finish = Finish {
+        error: Some(error.to_owned()),
+        ..Finish::default()
+    };
+    finishing(
+        run::Entity::update_many()
+            .col_expr(run::Column::Status, Expr::value(Wire(RunStatus::Failed)))
+            .filter(
+                run::Column::Status
+                    .is_in(RunStatus::Failed.predecessors().iter().copied().map(Wire)),
+            )
+            .filter(run::Column::Job.is_null()),
+        RunStatus::Failed,
+        now,
+        finish,
+    )
+    .exec_with_returning(db)
+    .await
+}
+
+/// Queued runs whose queue deadline passed by `now` (no worker took them in time).
+pub async fn overdue(db: &impl ConnectionTrait, now: DateTime<Utc>) -> Result<Vec<Uuid>, DbErr> {
+    run::Entity::find()
+        .select_only()
+        .column(run::Column::Id)
+        .filter(run::Column::Status.eq(Wire(RunStatus::Queued)))
+        .filter(run::Column::QueueDeadline.lt(now))
+        .into_tuple()
+        .all(db)
+        .await
+}
+
+/// Ends a queued run whose deadline passed as failed with `error`; `None` when it is no longer
+/// queued (a worker took it meanwhile) or its deadline moved.
+pub async fn fail_overdue(
+    db: &impl ConnectionTrait,
+    run_id: Uuid,
+    now: DateTime<Utc>,
+    error: String,
+) -> Result<Option<run::Model>, DbErr> {
+    let finish = Finish {
+        error: Some(error),
+        ..Finish::default()
+    };
+    let update = run::Entity::update_many()
+        .col_expr(run::Column::Status, Expr::value(Wire(RunStatus::Failed)))
+        .filter(run::Column::Id.eq(run_id))
+        .filter(run::Column::Status.eq(Wire(RunStatus::Queued)))
+        .filter(run::Column::QueueDeadline.lt(now));
+    Ok(finishing(update, RunStatus::Failed, now, finish)
+        .exec_with_returning(db)
+        .await?
+        .pop())
+}
+
+/// Runs currently leased to `worker_id`.
+pub async fn leased_to(
+    db: &impl ConnectionTrait,
+    worker_id: Uuid,
+) -> Result<Vec<run::Model>, DbErr> {
+    run::Entity::find()
+        .filter(run::Column::WorkerId.eq(worker_id))
+        .filter(run::Column::Status.is_in(leased()))
+        .all(db)
+        .await
+}
+
+/// How many runs are waiting in the queue.
+pub async fn queued(db: &impl ConnectionTrait) -> Result<u64, DbErr> {
+    run::Entity::find()
+        .filter(run::Column::Status.eq(Wire(RunStatus::Queued)))
+        .count(db)
+        .await
+}

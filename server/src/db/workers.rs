@@ -1,0 +1,147 @@
+//! The `workers` table: the built-in worker and every registered remote worker.
+
+use sea_orm::entity::prelude::*;
+use sea_orm::{ConnectionTrait, DbErr, QueryOrder};
+
+/// The name of the worker that runs inside the server.
+pub const BUILTIN_NAME: &str = "built-in";
+
+#[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+#[sea_orm(table_name = "workers")]
+pub struct Model {
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub id: Uuid,
+    pub name: String,
+    pub builtin: bool,
+    pub enabled: bool,
+    /// SHA-256 of the worker's key (remote workers only).
+    pub key_hash: Option<String>,
+    pub slots: i32,
+    pub build: Option<String>,
+    pub os: Option<String>,
+    pub arch: Option<String>,
+    pub address: Option<String>,
+    pub last_seen_at: Option<DateTimeUtc>,
+    pub created_at: DateTimeUtc,
+    pub updated_at: DateTimeUtc,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}
+
+pub async fn find(db: &impl ConnectionTrait, id: Uuid) -> Result<Option<Model>, DbErr> {
+    Entity::find_by_id(id).one(db).await
+}
+
+pub async fn list(db: &impl ConnectionTrait) -> Result<Vec<Model>, DbErr> {
+    Entity::find().order_by_asc(Column::Id).all(db).await
+}
+
+/// The built-in worker's row, created (enabled) on first start.
+pub async fn builtin(
+    db: &impl ConnectionTrait,
+    id: Uuid,
+    slots: u32,
+    now: DateTimeUtc,
+) -> Result<Model, DbErr> {
+    if let Some(row) = Entity::find()
+        .filter(Column::Builtin.eq(true))
+        .one(db)
+        .await?
+    {
+        return Ok(row);
+    }
+    let row = Model {
+        id,
+        name: BUILTIN_NAME.to_owned(),
+        builtin: true,
+        enabled: true,
+        key_hash: None,
+        slots: i32::try_from(slots).unwrap_or(i32::MAX),
+        build: None,
+        os: None,
+        arch: None,
+        address: None,
+        last_seen_at: None,
+        created_at: now,
+        updated_at: now,
+    };
+    super::insert_returning::<Entity>(db, ActiveModel::from(row)).await
+}
+
+/// Stores a remote worker (`key_hash`: SHA-256 of its key).
+pub async fn insert_remote(
+    db: &impl ConnectionTrait,
+    id: Uuid,
+    name: &str,
+    key_hash: Option<String>,
+    now: DateTimeUtc,
+) -> Result<Model, DbErr> {
+    let row = Model {
+        id,
+        name: name.to_owned(),
+        builtin: false,
+        enabled: true,
+        key_hash,
+        slots: 0,
+        build: None,
+        os: None,
+        arch: None,
+        address: None,
+        last_seen_at: None,
+        created_at: now,
+        updated_at: now,
+    };
+    super::insert_returning::<Entity>(db, ActiveModel::from(row)).await
+}
+
+/// Records what a worker said about itself when it connected.
+pub async fn connected(
+    db: &impl ConnectionTrait,
+    id: Uuid,
+    hello: &contracts::worker::Hello,
+    address: Option<String>,
+    now: DateTimeUtc,
+) -> Result<(), DbErr> {
+    Entity::update_many()
+        .col_expr(
+            Column::Slots,
+            Expr::value(i32::try_from(hello.slots).unwrap_or(i32::MAX)),
+        )
+        .col_expr(Column::Build, Expr::value(Some(hello.build.clone())))
+        .col_expr(Column::Os, Expr::value(Some(hello.os.clone())))
+        .col_expr(Column::Arch, Expr::value(Some(hello.arch.clone())))
+        .col_expr(Column::Address, Expr::value(address))
+        .col_expr(Column::LastSeenAt, Expr::value(Some(now)))
+        .filter(Column::Id.eq(id))
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+/// The worker was heard from at `now`.
+pub async fn seen(db: &impl ConnectionTrait, id: Uuid, now: DateTimeUtc) -> Result<(), DbErr> {
+    Entity::update_many()
+        .col_expr(Column::LastSeenAt, Expr::value(Some(now)))
+        .filter(Column::Id.eq(id))
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+pub async fn set_enabled(
+    db: &impl ConnectionTrait,
+    id: Uuid,
+    enabled: bool,
+    now: DateTimeUtc,
+) -> Result<Option<Model>, DbErr> {
+    Ok(Entity::update_many()
+        .col_expr(Column::Enabled, Expr::value(enabled))
+        .col_expr(Column::UpdatedAt, Expr::value(now))
+        .filter(Column::Id.eq(id))
+        .exec_with_returning(db)
+        .await?
+        .pop())
+}

@@ -1,0 +1,305 @@
+//! The dispatcher and the sweeper. The dispatcher pushes queued runs to connected workers
+//! with free slots; it is woken in-process (a run queued, a slot freed, a worker connected),
+//! never polls per run, and claims each run with one statement (`db::queue::claim`). The
+//! sweeper is the only periodic work: it requeues runs whose offer or lease ran out and fails
+//! runs that waited in the queue past their deadline.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+use contracts::RunEventKind;
+use contracts::RunStatus;
+use contracts::worker::ServerMessage;
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+use super::{Inner, status_data};
+use crate::db::queue;
+use crate::db::runs::run;
+use crate::domain::{new_id, now};
+
+/// A connected worker as the dispatcher sees it.
+pub(super) struct Member {
+    /// Tells apart a worker's successive sessions.
+    pub session: u64,
+    pub tx: mpsc::Sender<ServerMessage>,
+    pub slots: u32,
+    /// Runs offered to it or executing on it.
+    pub runs: HashSet<Uuid>,
+    /// Offers in a row it did not accept in time.
+    pub missed_acks: u32,
+    /// Too many missed acks: it only gets a probe now and then until it accepts one.
+    pub unhealthy: bool,
+    pub last_probe: Option<Instant>,
+    /// Cancelled to end the session (the worker was replaced by a newer session of its own).
+    pub close: CancellationToken,
+}
+
+/// Connected workers.
+#[derive(Default)]
+pub(super) struct Fleet {
+    pub members: HashMap<Uuid, Member>,
+    sessions: u64,
+}
+
+impl Fleet {
+    /// Adds a worker's session (ending an older one of the same worker); returns its number.
+    pub fn join(&mut self, worker_id: Uuid, mut member: Member) -> u64 {
+        self.sessions += 1;
+        member.session = self.sessions;
+        if let Some(old) = self.members.insert(worker_id, member) {
+            old.close.cancel();
+        }
+        self.sessions
+    }
+
+    /// Removes the session `session` of a worker, if it is still the current one.
+    pub fn leave(&mut self, worker_id: Uuid, session: u64) {
+        if self
+            .members
+            .get(&worker_id)
+            .is_some_and(|m| m.session == session)
+        {
+            self.members.remove(&worker_id);
+        }
+    }
+
+    /// The worker to offer the next run to: healthy with the most free slots (an unhealthy
+    /// one only for a probe, when idle and not probed for `probe_every`).
+    fn pick(
+        &mut self,
+        probe_every: std::time::Duration,
+    ) -> Option<(Uuid, mpsc::Sender<ServerMessage>)> {
+        let now = Instant::now();
+        let (id, member) = self
+            .members
+            .iter_mut()
+            .filter(|(_, m)| {
+                let free = m.slots as usize > m.runs.len();
+                let probe_due = m.runs.is_empty()
+                    && m.last_probe
+                        .is_none_or(|at| now.duration_since(at) >= probe_every);
+                free && (!m.unhealthy || probe_due)
+            })
+            .max_by_key(|(_, m)| (!m.unhealthy, m.slots as usize - m.runs.len()))?;
+        if member.unhealthy {
+            member.last_probe = Some(now);
+        }
+        Some((*id, member.tx.clone()))
+    }
+
+    /// The run no longer occupies a slot of its worker.
+    pub fn release(&mut self, worker_id: Option<Uuid>, run_id: Uuid) {
+        if let Some(member) = worker_id.and_then(|id| self.members.get_mut(&id)) {
+            member.runs.remove(&run_id);
+        }
+    }
+
+    /// Tells the worker holding the run to abort it (its slot is freed when it reports).
+    pub fn cancel(&self, worker_id: Uuid, run_id: Uuid) {
+        if let Some(member) = self.members.get(&worker_id)
+            && member.runs.contains(&run_id)
+        {
+            member.tx.try_send(ServerMessage::Cancel { run_id }).ok();
+        }
+    }
+
+    /// An offer to the worker ran out: three in a row make it unhealthy.
+    fn missed_ack(&mut self, worker_id: Uuid, run_id: Uuid, max: u32) {
+        if let Some(member) = self.members.get_mut(&worker_id) {
+            member.runs.remove(&run_id);
+            member.missed_acks += 1;
+            if member.missed_acks >= max && !member.unhealthy {
+                member.unhealthy = true;
+                // The first probe comes after a heartbeat, not at once.
+                member.last_probe = Some(Instant::now());
+                tracing::warn!(worker.id = %worker_id, missed = member.missed_acks,
+                    "worker accepts no assignments: marked unhealthy");
+            }
+        }
+    }
+
+    pub fn online(&self) -> usize {
+        self.members.len()
+    }
+}
+
+/// Starts the dispatcher and the sweeper.
+pub(super) fn spawn(inner: &Arc<Inner>) {
+    let dispatcher = Arc::clone(inner);
+    let stopping = inner.background.stopping();
+    inner.background.spawn(async move {
+        let mut stopping = std::pin::pin!(stopping);
+        loop {
+            tokio::select! {
+                () = &mut stopping => return,
+                () = dispatcher.wake.notified() => dispatcher.dispatch().await,
+            }
+        }
+    });
+    let sweeper = Arc::clone(inner);
+    let stopping = inner.background.stopping();
+    inner.background.spawn(async move {
+        let mut stopping = std::pin::pin!(stopping);
+        let mut tick = tokio::time::interval(sweeper.settings.sweep_interval);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                () = &mut stopping => return,
+                _ = tick.tick() => sweeper.sweep().await,
+            }
+        }
+    });
+}
+
+impl Inner {
+    /// Offers queued runs until no worker has a free slot or nothing is queued.
+    async fn dispatch(&self) {
+        loop {
+            let Some((worker_id, tx)) = self.fleet.lock().pick(self.settings.heartbeat) else {
+                return;
+            };
+            let lease_id = new_id();
+            let at = now();
+            let deadline = queue::after(at, self.settings.ack_timeout);
+            let claimed = match queue::claim(&self.db, worker_id, lease_id, at, deadline).await {
+                Ok(Some(row)) => row,
+                Ok(None) => return,
+                Err(err) => {
+                    tracing::error!(error = %err, "cannot claim a queued run");
+                    return;
+                }
+            };
+            let run_id = claimed.id;
+            let job = match self.job_of(&claimed).await {
+                Ok(job) => job,
+                Err(reason) => {
+                    self.fail(
+                        run_id,
+                        &format!("internal: the run cannot be assigned: {reason}"),
+                    )
+                    .await;
+                    continue;
+                }
+            };
+            self.fleet
+                .lock()
+                .members
+                .get_mut(&worker_id)
+                .map(|m| m.runs.insert(run_id));
+            let assign = ServerMessage::Assign {
+                run_id,
+                lease_id,
+                job: Box::new(job),
+            };
+            if tx.try_send(assign).is_err() {
+                // The session ended or is not reading: back to the queue at once.
+                self.fleet.lock().release(Some(worker_id), run_id);
+                if let Ok(Some(row)) = queue::take_back(&self.db, run_id, lease_id, now()).await {
+                    self.publish(&row);
+                }
+                continue;
+            }
+            self.publish(&claimed);
+        }
+    }
+
+    /// Requeues runs whose offer or lease ran out, fails those delivered too often and those
+    /// that waited in the queue past their deadline.
+    async fn sweep(&self) {
+        let at = now();
+        let mut requeued = false;
+        match queue::expire_offers(&self.db, at).await {
+            Ok(rows) => {
+                for row in &rows {
+                    if let Some(worker_id) = row.worker_id {
+                        self.fleet.lock().missed_ack(
+                            worker_id,
+                            row.id,
+                            self.settings.max_missed_acks,
+                        );
+                        tracing::warn!(run.id = %row.id, worker.id = %worker_id,
+                            "assignment not accepted in time; requeued");
+                    }
+                    self.requeued(row, "the worker did not accept the run in time")
+                        .await;
+                    requeued = true;
+                }
+            }
+            Err(err) => tracing::error!(error = %err, "cannot expire offers"),
+        }
+        let lost = format!(
+            "worker lost: the run's worker stopped renewing its lease, {} time(s)",
+            self.settings.max_deliveries
+        );
+        match queue::expire_leases(&self.db, at, self.settings.max_deliveries, &lost).await {
+            Ok((back, failed)) => {
+                for row in &back {
+                    self.fleet.lock().release(row.worker_id, row.id);
+                    tracing::warn!(run.id = %row.id, "lease expired; run requeued");
+                    self.requeued(row, "the worker's lease expired").await;
+                    requeued = true;
+                }
+                for row in &failed {
+                    self.fleet.lock().release(row.worker_id, row.id);
+                    tracing::warn!(run.id = %row.id, "lease expired too often; run failed");
+                    self.event(row.id, RunEventKind::Status, status_data(RunStatus::Failed))
+                        .await;
+                    self.publish(row);
+                }
+            }
+            Err(err) => tracing::error!(error = %err, "cannot expire leases"),
+        }
+        match queue::overdue(&self.db, at).await {
+            Ok(ids) => {
+                for id in ids {
+                    let error = self.no_worker_reason();
+                    match queue::fail_overdue(&self.db, id, at, error).await {
+                        Ok(Some(row)) => {
+                            self.event(id, RunEventKind::Status, status_data(RunStatus::Failed))
+                                .await;
+                            self.publish(&row);
+                        }
+                        Ok(None) => {}
+                        Err(err) => tracing::error!(error = %err, "cannot fail an overdue run"),
+                    }
+                }
+            }
+            Err(err) => tracing::error!(error = %err, "cannot look for overdue runs"),
+        }
+        if requeued {
+            self.wake.notify_one();
+        }
+    }
+
+    /// Why a run waited in vain.
+    fn no_worker_reason(&self) -> String {
+        let timeout = self.settings.queue_timeout.as_secs();
+        let fleet = self.fleet.lock();
+        if fleet.online() == 0 {
+            format!(
+                "no worker available: no enabled worker was connected to take the run within \
+                 its queue timeout ({timeout} s)"
+            )
+        } else {
+            format!(
+                "no worker available: none of the {} connected worker(s) took the run within \
+                 its queue timeout ({timeout} s)",
+                fleet.online()
+            )
+        }
+    }
+
+    /// Records and publishes a run put back in the queue.
+    pub(super) async fn requeued(&self, row: &run::Model, why: &str) {
+        self.event(
+            row.id,
+            RunEventKind::Status,
+            serde_json::json!({"status": RunStatus::Queued.as_str(), "reason": why}),
+        )
+        .await;
+        self.publish(row);
+    }
+}

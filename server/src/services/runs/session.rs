@@ -1,0 +1,380 @@
+//! The server's side of one worker session, whatever the transport: `hello` → `welcome`,
+//! then everything the worker reports, stored under the run's current lease (a stale lease's
+//! messages are refused and the worker told it lost the run), and pings: a worker that
+//! misses two is offline and its session ends (its leases run out and its runs are
+//! requeued unless it reconnects in time).
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use contracts::worker::{
+    HeldLease, Hello, JobEvent, JobOutcome, JobProgress, JobResult, PROTOCOL, PROTOCOL_VERSION,
+    ServerMessage, WorkerMessage,
+};
+use contracts::{RunEventKind, RunStatus};
+use serde_json::json;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+use super::dispatch::Member;
+use super::{Inner, status_data};
+use crate::db::runs::{self, Finish};
+use crate::db::{queue, workers};
+use crate::domain::{new_id, now};
+use crate::worker::transport::ServerLink;
+
+/// Time a worker has to say `hello`.
+const HELLO_DEADLINE: Duration = Duration::from_secs(10);
+
+/// Serves one session of worker `worker_id` until it ends.
+pub(super) async fn serve(
+    inner: Arc<Inner>,
+    worker_id: Uuid,
+    address: Option<String>,
+    mut link: ServerLink,
+) {
+    let hello = match tokio::time::timeout(HELLO_DEADLINE, link.rx.recv()).await {
+        Ok(Some(WorkerMessage::Hello(hello))) => hello,
+        Ok(Some(_)) => return reject(&link, "the first message must be `hello`").await,
+        Ok(None) | Err(_) => return,
+    };
+    if hello.protocol != PROTOCOL || hello.version != PROTOCOL_VERSION {
+        let reason = format!(
+            "unsupported protocol {} version {}; this server speaks {PROTOCOL} version \
+             {PROTOCOL_VERSION}",
+            hello.protocol, hello.version
+        );
+        return reject(&link, &reason).await;
+    }
+    match workers::find(&inner.db, worker_id).await {
+        Ok(Some(row)) if row.enabled => {}
+        Ok(Some(_)) => return reject(&link, "the worker is disabled").await,
+        Ok(None) => return reject(&link, "the worker is not registered").await,
+        Err(err) => {
+            tracing::error!(error = %err, "cannot read the worker");
+            return;
+        }
+    }
+    let Some(session) = open(&inner, worker_id, &hello, address, &link).await else {
+        return;
+    };
+    let welcome = ServerMessage::Welcome {
+        worker_id,
+        heartbeat_secs: inner.settings.heartbeat.as_secs().max(1),
+        lease_secs: inner.settings.lease.as_secs().max(1),
+        ack_timeout_secs: inner.settings.ack_timeout.as_secs().max(1),
+    };
+    if link.tx.send(welcome).await.is_err() {
+        inner.fleet.lock().leave(worker_id, session.number);
+        return;
+    }
+    tracing::info!(worker.id = %worker_id, slots = hello.slots, build = %hello.build,
+        "worker connected");
+    inner.wake.notify_one();
+    session.run(&inner, &mut link).await;
+    inner.fleet.lock().leave(worker_id, session.number);
+    tracing::info!(worker.id = %worker_id, "worker disconnected");
+}
+
+async fn reject(link: &ServerLink, reason: &str) {
+    tracing::warn!(%reason, "worker session refused");
+    let rejected = ServerMessage::Rejected {
+        reason: reason.to_owned(),
+    };
+    link.tx.send(rejected).await.ok();
+}
+
+/// Registers the session: runs leased to this worker that it no longer holds go back to
+/// the queue, those it still holds keep their slots.
+async fn open(
+    inner: &Inner,
+    worker_id: Uuid,
+    hello: &Hello,
+    address: Option<String>,
+    link: &ServerLink,
+) -> Option<Session> {
+    if let Err(err) = workers::connected(&inner.db, worker_id, hello, address, now()).await {
+        tracing::warn!(error = %err, "worker details not stored");
+    }
+    let keep: Vec<Uuid> = hello
+        .leases
+        .iter()
+        .map(|l: &HeldLease| l.lease_id)
+        .collect();
+    match queue::take_back_worker(&inner.db, worker_id, &keep, now()).await {
+        Ok(rows) => {
+            for row in &rows {
+                inner
+                    .requeued(row, "the worker reconnected without the run")
+                    .await;
+            }
+        }
+        Err(err) => {
+            tracing::error!(error = %err, "cannot take back the worker's runs");
+            return None;
+        }
+    }
+    let held: HashSet<Uuid> = match queue::leased_to(&inner.db, worker_id).await {
+        Ok(rows) => rows.into_iter().map(|r| r.id).collect(),
+        Err(err) => {
+            tracing::error!(error = %err, "cannot read the worker's runs");
+            return None;
+        }
+    };
+    let close = CancellationToken::new();
+    let number = inner.fleet.lock().join(
+        worker_id,
+        Member {
+            session: 0,
+            tx: link.tx.clone(),
+            slots: hello.slots,
+            runs: held,
+            missed_acks: 0,
+            unhealthy: false,
+            last_probe: None,
+            close: close.clone(),
+        },
+    );
+    Some(Session {
+        worker_id,
+        number,
+        close,
+    })
+}
+
+struct Session {
+    worker_id: Uuid,
+    number: u64,
+    close: CancellationToken,
+}
+
+impl Session {
+    async fn run(&self, inner: &Inner, link: &mut ServerLink) {
+        let heartbeat = inner.settings.heartbeat;
+        let mut ping = tokio::time::interval_at(Instant::now() + heartbeat, heartbeat);
+        let mut heard = Instant::now();
+        let mut nonce: u64 = 0;
+        loop {
+            tokio::select! {
+                () = self.close.cancelled() => return,
+                message = link.rx.recv() => match message {
+                    Some(message) => {
+                        heard = Instant::now();
+                        self.handle(inner, link, message).await;
+                    }
+                    None => return,
+                },
+                _ = ping.tick() => {
+                    if heard.elapsed() > heartbeat * 2 {
+                        tracing::warn!(worker.id = %self.worker_id,
+                            "worker missed two heartbeats: offline");
+                        return;
+                    }
+                    nonce += 1;
+                    if link.tx.try_send(ServerMessage::Ping { nonce }).is_err() {
+                        return;
+                    }
+                }
+            }
+        }
+    }
+
+    async fn handle(&self, inner: &Inner, link: &ServerLink, message: WorkerMessage) {
+        match message {
+            WorkerMessage::Accept { run_id, lease_id } => {
+                self.accepted(inner, link, run_id, lease_id).await;
+            }
+            WorkerMessage::Decline {
+                run_id,
+                lease_id,
+                reason,
+            } => {
+                tracing::info!(run.id = %run_id, %reason, "worker declined the run");
+                inner.fleet.lock().release(Some(self.worker_id), run_id);
+                if let Ok(Some(row)) = queue::take_back(&inner.db, run_id, lease_id, now()).await {
+                    inner.requeued(&row, "the worker declined the run").await;
+                }
+                inner.wake.notify_one();
+            }
+            WorkerMessage::Extend { run_id, lease_id } => {
+                let new_lease = new_id();
+                let expires = queue::after(now(), inner.settings.lease);
+                match queue::extend(&inner.db, run_id, lease_id, new_lease, expires).await {
+                    Ok(true) => {
+                        let extended = ServerMessage::Extended {
+                            run_id,
+                            lease_id: new_lease,
+                        };
+                        link.tx.send(extended).await.ok();
+                    }
+                    Ok(false) => {
+                        self.lost(inner, link, run_id, "the lease is not current")
+                            .await
+                    }
+                    Err(err) => tracing::error!(error = %err, "cannot extend a lease"),
+                }
+            }
+            WorkerMessage::Event {
+                run_id,
+                lease_id,
+                events,
+                progress,
+                ..
+            } => {
+                self.events(inner, link, run_id, lease_id, events, progress)
+                    .await
+            }
+            WorkerMessage::Result {
+                run_id,
+                lease_id,
+                result,
+            } => {
+                let accepted = self.result(inner, run_id, lease_id, result).await;
+                inner.fleet.lock().release(Some(self.worker_id), run_id);
+                inner.wake.notify_one();
+                let ack = ServerMessage::ResultAck { run_id, accepted };
+                link.tx.send(ack).await.ok();
+            }
+            WorkerMessage::Pong { .. } => {
+                if let Err(err) = workers::seen(&inner.db, self.worker_id, now()).await {
+                    tracing::warn!(error = %err, "worker heartbeat not stored");
+                }
+            }
+            WorkerMessage::Hello(_) => {
+                tracing::warn!(worker.id = %self.worker_id, "second hello ignored");
+            }
+        }
+    }
+
+    async fn accepted(&self, inner: &Inner, link: &ServerLink, run_id: Uuid, lease_id: Uuid) {
+        let expires = queue::after(now(), inner.settings.lease);
+        match queue::accept(&inner.db, run_id, lease_id, now(), expires).await {
+            Ok(Some(running)) => {
+                if let Some(member) = inner.fleet.lock().members.get_mut(&self.worker_id) {
+                    member.missed_acks = 0;
+                    member.unhealthy = false;
+                }
+                let data = json!({
+                    "status": RunStatus::Running.as_str(),
+                    "worker_id": self.worker_id,
+                    "delivery": running.deliveries,
+                });
+                inner.event(run_id, RunEventKind::Status, data).await;
+                inner.publish(&running);
+            }
+            Ok(None) => {
+                self.lost(
+                    inner,
+                    link,
+                    run_id,
+                    "the offer was withdrawn (taken back or canceled)",
+                )
+                .await;
+            }
+            Err(err) => tracing::error!(error = %err, "cannot start a run"),
+        }
+    }
+
+    /// Tells the worker it no longer holds the run.
+    async fn lost(&self, inner: &Inner, link: &ServerLink, run_id: Uuid, reason: &str) {
+        inner.fleet.lock().release(Some(self.worker_id), run_id);
+        let lost = ServerMessage::LeaseLost {
+            run_id,
+            reason: reason.to_owned(),
+        };
+        link.tx.send(lost).await.ok();
+    }
+
+    async fn events(
+        &self,
+        inner: &Inner,
+        link: &ServerLink,
+        run_id: Uuid,
+        lease_id: Uuid,
+        events: Vec<JobEvent>,
+        progress: Option<JobProgress>,
+    ) {
+        match queue::holds(&inner.db, run_id, lease_id).await {
+            Ok(true) => {}
+            Ok(false) => {
+                return self
+                    .lost(inner, link, run_id, "the lease is not current")
+                    .await;
+            }
+            Err(err) => return tracing::error!(error = %err, "cannot check a lease"),
+        }
+        let events = events.into_iter().map(|e| (e.kind, e.data)).collect();
+        if let Err(err) = runs::append_events(&inner.db, run_id, events, now()).await {
+            tracing::warn!(error = %err, "run events not stored");
+        }
+        if let Some(progress) = progress {
+            let attempts = i32::try_from(progress.attempts).unwrap_or(i32::MAX);
+            match queue::record_progress(&inner.db, run_id, lease_id, attempts, progress.raw_output)
+                .await
+            {
+                Ok(Some(row)) => inner.publish(&row),
+                Ok(None) => {}
+                Err(err) => tracing::warn!(error = %err, "attempt not stored"),
+            }
+        }
+    }
+
+    /// Stores the run's result if `lease_id` is still its lease; whether it was.
+    async fn result(&self, inner: &Inner, run_id: Uuid, lease_id: Uuid, result: JobResult) -> bool {
+        let signed = |v: Option<u64>| v.map(|v| i64::try_from(v).unwrap_or(i64::MAX));
+        let recorded = Finish {
+            attempts: Some(i32::try_from(result.attempts).unwrap_or(i32::MAX)),
+            prompt_tokens: signed(result.prompt_tokens),
+            completion_tokens: signed(result.completion_tokens),
+            latency_ms: Some(i64::try_from(result.latency_ms).unwrap_or(i64::MAX)),
+            raw_output: result.raw_output,
+            ..Finish::default()
+        };
+        let mut pending = Vec::new();
+        let (status, finish) = match result.outcome {
+            JobOutcome::Succeeded { output, attempt } => {
+                // The winning answer's event is stored with the final one.
+                pending.push((RunEventKind::Attempt, attempt));
+                let finish = Finish {
+                    output: Some(output),
+                    ..recorded
+                };
+                (RunStatus::Succeeded, finish)
+            }
+            JobOutcome::Failed { error } => {
+                let finish = Finish {
+                    error: Some(error),
+                    ..recorded
+                };
+                (RunStatus::Failed, finish)
+            }
+            JobOutcome::Canceled => {
+                let finish = Finish {
+                    error: Some("canceled: the worker aborted the run".to_owned()),
+                    ..recorded
+                };
+                (RunStatus::Canceled, finish)
+            }
+        };
+        let finished = match queue::finish(&inner.db, run_id, lease_id, status, now(), finish).await
+        {
+            Ok(finished) => finished,
+            Err(err) => {
+                tracing::error!(error = %err, "cannot finish run");
+                return false;
+            }
+        };
+        let Some(finished) = finished else {
+            tracing::info!(run.id = %run_id, "result refused: the lease is not current");
+            return false;
+        };
+        pending.push((RunEventKind::Status, status_data(status)));
+        if let Err(err) = runs::append_events(&inner.db, run_id, pending, now()).await {
+            tracing::warn!(error = %err, "run events not stored");
+        }
+        inner.publish(&finished);
+        true
+    }
+}
