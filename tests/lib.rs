@@ -17,6 +17,7 @@ pub mod fakes;
 pub mod llm;
 pub mod logs;
 pub mod postgres;
+pub mod workers;
 pub mod ws;
 
 use std::collections::BTreeSet;
@@ -339,6 +340,10 @@ impl TestApp {
 
     pub async fn put(&self, path: &str, body: &Value) -> Resp {
         self.request(Method::PUT, path, Some(body)).await
+    }
+
+    pub async fn patch(&self, path: &str, body: &Value) -> Resp {
+        self.request(Method::PATCH, path, Some(body)).await
     }
 
     pub async fn delete(&self, path: &str) -> Resp {

@@ -13,6 +13,7 @@ mod runs;
 mod tasks;
 mod wire;
 pub mod worker;
+mod workers;
 mod ws;
 
 pub use agents::{Agent, AgentSummary, CreateAgent, UpdateAgent};
@@ -25,4 +26,8 @@ pub use providers::{
 pub use runs::{CreateRun, Run, RunEvent, RunEventKind, RunMode, RunQuery, RunSnapshot, RunStatus};
 pub use tasks::{CreateTask, Task, TaskSummary, UpdateTask};
 pub use wire::WireEnum;
+pub use workers::{
+    CreateWorkerToken, CreatedWorkerToken, Pool, RegisterWorker, RegisteredWorker, UpdateWorker,
+    Worker, WorkerDetail, WorkerStatus, WorkerToken, WorkerTokenStatus,
+};
 pub use ws::{Event, EventKind, Topic, WsClientMessage, WsServerMessage};

@@ -74,6 +74,9 @@ wire_enum! {
         AgentNotRunnable = "agent_not_runnable",
         /// The run has already finished and cannot be canceled.
         RunFinished = "run_finished",
+        /// The request conflicts with the resource's state (a used token, the built-in
+        /// worker); see `detail`.
+        Conflict = "conflict",
         /// The server failed; details are in its log, never in the response.
         Internal = "internal",
         /// The server is not ready (e.g. database unreachable).

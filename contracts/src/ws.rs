@@ -16,6 +16,10 @@ wire_enum! {
         Agents = "agents",
         Tasks = "tasks",
         Runs = "runs",
+        /// Workers: registered, updated, deleted, connected, disconnected.
+        Workers = "workers",
+        /// The pool's counts (`Pool`), on every change, coalesced.
+        Pool = "pool",
     }
 }
 

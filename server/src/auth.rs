@@ -86,7 +86,13 @@ pub fn client_ip(request: &Request) -> Option<IpAddr> {
 /// stay open: they reveal nothing configured. `/ws` checks the token itself, because browsers
 /// cannot send headers there and authenticate with their first message instead.
 fn is_protected(path: &str) -> bool {
-    path == "/api" || path.starts_with("/api/")
+    (path == "/api" || path.starts_with("/api/")) && !is_worker_credential_path(path)
+}
+
+/// Worker registration and connections authenticate with the worker's own credentials (a
+/// registration token, a worker key) and check them themselves.
+fn is_worker_credential_path(path: &str) -> bool {
+    path == "/api/workers/register" || path == "/api/workers/connect"
 }
 
 pub async fn require_token(
@@ -97,10 +103,16 @@ pub async fn require_token(
     let Some(expected) = state.config.api_token() else {
         return next.run(request).await;
     };
+    let ip = client_ip(&request);
     if !is_protected(request.uri().path()) {
+        // An address that used up its failed attempts is refused on the worker paths too.
+        if is_worker_credential_path(request.uri().path())
+            && let Some(wait) = ip.and_then(|ip| state.auth_guard.refused(ip))
+        {
+            return too_many_attempts(wait);
+        }
         return next.run(request).await;
     }
-    let ip = client_ip(&request);
     if let Some(wait) = ip.and_then(|ip| state.auth_guard.refused(ip)) {
         return too_many_attempts(wait);
     }

@@ -1,4 +1,4 @@
-//! The command line: `serve` (default), `migrate`, `keys`, `openapi`. In the library so tests
+//! The command line: `serve` (default), `migrate`, `keys`, `worker`, `openapi`. In the library so tests
 //! run the same code the binary does.
 
 use std::io::Write;
@@ -20,6 +20,10 @@ pub async fn run(cli: Cli, out: &mut (dyn Write + Send)) -> anyhow::Result<()> {
         Command::Serve => serve(config).await,
         Command::Migrate { action } => migrate(&config, action, out).await,
         Command::Keys { action } => keys_command(&config, action, out).await,
+        Command::Worker(args) => {
+            crate::outbound::install_crypto_provider();
+            crate::worker::command::run(&config, args, shutdown_signal()).await
+        }
         Command::Openapi { output } => {
             let json = routes::openapi_json();
             match output {

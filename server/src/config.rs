@@ -35,6 +35,8 @@ pub enum Command {
         #[command(subcommand)]
         action: KeysAction,
     },
+    /// Run a worker that executes runs for a server (see docs/workers.md).
+    Worker(crate::worker::command::WorkerArgs),
     /// Print the OpenAPI document (or write it to a file).
     Openapi {
         /// Write to this file instead of standard output.

@@ -7,7 +7,7 @@ use contracts::{FieldError, Problem, ProblemCode};
 use sea_orm::DbErr;
 
 use crate::domain::Invalid;
-use crate::services::{agents, assignments, providers, runs, tasks};
+use crate::services::{agents, assignments, providers, runs, tasks, workers};
 
 /// Media type of every error body.
 pub const PROBLEM_JSON: &str = "application/problem+json";
@@ -30,6 +30,12 @@ pub enum ApiError {
     Validation(Vec<FieldError>),
     #[error("missing or invalid API token")]
     Unauthorized,
+    /// A worker's registration token or key was refused.
+    #[error("{0}")]
+    BadCredential(&'static str),
+    /// The request conflicts with the resource's state (see the detail).
+    #[error("{0}")]
+    Conflict(&'static str),
     #[error("too many failed API token attempts from this address; try again in {0} s")]
     TooManyAttempts(u64),
     #[error("{0}")]
@@ -66,7 +72,7 @@ impl ApiError {
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             ApiError::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
-            ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
+            ApiError::Unauthorized | ApiError::BadCredential(_) => StatusCode::UNAUTHORIZED,
             ApiError::TooManyAttempts(_) => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::NotFound { .. } | ApiError::RouteNotFound(_) => StatusCode::NOT_FOUND,
@@ -76,7 +82,8 @@ impl ApiError {
             | ApiError::TaskAssigned(_)
             | ApiError::TaskNotAssigned
             | ApiError::AgentNotRunnable(_)
-            | ApiError::RunFinished(_) => StatusCode::CONFLICT,
+            | ApiError::RunFinished(_)
+            | ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -90,7 +97,8 @@ impl ApiError {
             ApiError::RequestTimeout => ProblemCode::RequestTimeout,
             ApiError::InvalidParameter(_) => ProblemCode::InvalidParameter,
             ApiError::Validation(_) => ProblemCode::ValidationFailed,
-            ApiError::Unauthorized => ProblemCode::Unauthorized,
+            ApiError::Unauthorized | ApiError::BadCredential(_) => ProblemCode::Unauthorized,
+            ApiError::Conflict(_) => ProblemCode::Conflict,
             ApiError::TooManyAttempts(_) => ProblemCode::TooManyAttempts,
             ApiError::Forbidden(_) => ProblemCode::Forbidden,
             ApiError::NotFound { .. } => ProblemCode::NotFound,
@@ -281,6 +289,25 @@ impl From<assignments::Error> for ApiError {
             assignments::Error::NotFound { resource, id } => ApiError::not_found(resource, id),
             assignments::Error::Duplicate => ApiError::DuplicateAssignment,
             assignments::Error::Db(err) => err.into(),
+        }
+    }
+}
+
+impl From<workers::Error> for ApiError {
+    fn from(err: workers::Error) -> ApiError {
+        match err {
+            workers::Error::Invalid(invalid) => invalid.into(),
+            workers::Error::NotFound(id) => ApiError::not_found("worker", id),
+            workers::Error::TokenNotFound(id) => ApiError::not_found("registration token", id),
+            workers::Error::TokenUsed => ApiError::Conflict(
+                "the registration token was used; a used token cannot be revoked",
+            ),
+            workers::Error::DuplicateName => ApiError::DuplicateName("worker"),
+            workers::Error::Builtin => {
+                ApiError::Conflict("the built-in worker cannot be deleted; disable it instead")
+            }
+            workers::Error::Unauthorized(why) => ApiError::BadCredential(why),
+            workers::Error::Db(err) => err.into(),
         }
     }
 }

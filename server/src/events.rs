@@ -85,6 +85,8 @@ fn topic_index(topic: Topic) -> usize {
         Topic::Agents => 1,
         Topic::Tasks => 2,
         Topic::Runs => 3,
+        Topic::Workers => 4,
+        Topic::Pool => 5,
     }
 }
 

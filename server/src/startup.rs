@@ -28,6 +28,7 @@ use crate::outbound::{GuardedClient, OutboundPolicy, Timeouts};
 use crate::prompt::Renderer;
 use crate::routes::SHUTDOWN_GRACE;
 use crate::secrets::{KeySource, Keyring, load_keyring};
+use crate::services::Workers;
 use crate::services::providers::{Validator, ValidatorSettings};
 use crate::services::runs::RunsConfig;
 use crate::services::runs::runnable::Runnables;
@@ -108,6 +109,7 @@ impl Application {
             agents: Agents::new(db.clone(), Arc::clone(&events)),
             tasks: Tasks::new(db.clone(), Arc::clone(&events)),
             assignments: Assignments::new(db.clone(), Arc::clone(&events)),
+            workers: Workers::start(db.clone(), Arc::clone(&events), runs.clone(), &background),
             runs,
             config: Arc::new(config),
             db,

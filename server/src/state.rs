@@ -10,7 +10,7 @@ use crate::auth::AuthGuard;
 use crate::background::Background;
 use crate::config::Config;
 use crate::events::EventHub;
-use crate::services::{Agents, Assignments, Providers, Runs, Tasks};
+use crate::services::{Agents, Assignments, Providers, Runs, Tasks, Workers};
 
 /// Cheap to clone: every field is a handle.
 #[derive(Clone)]
@@ -29,6 +29,7 @@ pub struct AppState {
     pub tasks: Tasks,
     pub assignments: Assignments,
     pub runs: Runs,
+    pub workers: Workers,
 }
 
 macro_rules! service_from_state {
@@ -49,4 +50,5 @@ service_from_state!(
     Tasks => tasks,
     Assignments => assignments,
     Runs => runs,
+    Workers => workers,
 );

@@ -238,8 +238,83 @@ async fn every_documented_operation_and_status_is_exercised(backend: Backend) {
     app.get("/api/runs").await.assert_status(200);
     app.get("/api/runs?status=bogus").await.assert_status(400);
 
+    // workers and their registration tokens
+    app.get("/api/workers").await.assert_status(200);
+    app.get("/api/workers/pool").await.assert_status(200);
+    let created = app.post("/api/worker-tokens", &json!({})).await;
+    created.assert_status(201);
+    app.post("/api/worker-tokens", &json!({"ttl_secs": 1}))
+        .await
+        .assert_status(422);
+    app.get("/api/worker-tokens").await.assert_status(200);
+    let token = created.json()["token"].as_str().unwrap().to_owned();
+    let registered = app
+        .post(
+            "/api/workers/register",
+            &json!({"token": token, "name": "w1"}),
+        )
+        .await;
+    registered.assert_status(201);
+    let worker = registered.json()["worker_id"].as_str().unwrap().to_owned();
+    app.post("/api/workers/register", &json!({"token": token}))
+        .await
+        .assert_status(401);
+    let second = app.worker_token().await;
+    app.post(
+        "/api/workers/register",
+        &json!({"token": second, "name": "w1"}),
+    )
+    .await
+    .assert_status(409);
+    app.post(
+        "/api/workers/register",
+        &json!({"token": second, "name": "no spaces"}),
+    )
+    .await
+    .assert_status(422);
+    let w_path = format!("/api/workers/{worker}");
+    app.get(&w_path).await.assert_status(200);
+    app.get(&format!("/api/workers/{ghost}"))
+        .await
+        .assert_status(404);
+    app.patch(&w_path, &json!({"name": "w2"}))
+        .await
+        .assert_status(200);
+    app.patch(&w_path, &json!({"name": "built-in"}))
+        .await
+        .assert_status(409);
+    app.patch(&w_path, &json!({"name": ""}))
+        .await
+        .assert_status(422);
+    app.patch(&format!("/api/workers/{ghost}"), &json!({}))
+        .await
+        .assert_status(404);
+    let builtin = app.builtin_worker().await;
+    app.delete(&format!("/api/workers/{builtin}"))
+        .await
+        .assert_status(409);
+    app.delete(&w_path).await.assert_status(204);
+    app.delete(&w_path).await.assert_status(404);
+    let used = created.json()["details"]["id"].as_str().unwrap().to_owned();
+    app.delete(&format!("/api/worker-tokens/{used}"))
+        .await
+        .assert_status(409);
+    let unused = app.get("/api/worker-tokens").await.json()[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    app.delete(&format!("/api/worker-tokens/{unused}"))
+        .await
+        .assert_status(204);
+    app.delete(&format!("/api/worker-tokens/{ghost}"))
+        .await
+        .assert_status(404);
+
     // request-level problems on every operation that takes a body
     let bodies: Vec<(Method, String)> = vec![
+        (Method::POST, "/api/worker-tokens".into()),
+        (Method::POST, "/api/workers/register".into()),
+        (Method::PATCH, format!("/api/workers/{ghost}")),
         (Method::POST, "/api/providers".into()),
         (Method::PUT, p_path.clone()),
         (Method::POST, "/api/tasks".into()),
@@ -307,13 +382,14 @@ async fn every_documented_operation_and_status_is_exercised(backend: Backend) {
             .replace("{id}", &ghost.to_string())
             .replace("{task_id}", &ghost.to_string());
         let method = Method::from_bytes(method.as_bytes()).unwrap();
-        let resp = locked
-            .send(
-                locked
-                    .client
-                    .request(method.clone(), format!("{}{path}", locked.base_url)),
-            )
-            .await;
+        let mut request = locked
+            .client
+            .request(method.clone(), format!("{}{path}", locked.base_url));
+        if path == "/api/workers/register" {
+            // Authenticated by its registration token, not by the API token.
+            request = request.json(&json!({"token": "agwt_wrong"}));
+        }
+        let resp = locked.send(request).await;
         record(&app, &method, &path, &resp, 401);
     }
 
@@ -380,10 +456,14 @@ async fn every_documented_operation_and_status_is_exercised(backend: Backend) {
                 "/api/tasks" | "/api/tasks/{id}" => Some(task_body("x")),
                 "/api/agents/{id}/tasks" => Some(json!({"task_id": ghost})),
                 "/api/agents/{agent_id}/tasks/{task_id}/runs" => Some(json!({"input": {}})),
+                "/api/workers/register" => Some(json!({"token": "agwt_x"})),
+                "/api/worker-tokens" | "/api/workers/{id}" => Some(json!({})),
                 _ => None,
             };
             let mut request = app.raw(method.clone(), &path);
-            if let Some(body) = body.filter(|_| matches!(method, Method::POST | Method::PUT)) {
+            if let Some(body) =
+                body.filter(|_| matches!(method, Method::POST | Method::PUT | Method::PATCH))
+            {
                 request = request.json(&body);
             }
             let resp = app.send(request).await;

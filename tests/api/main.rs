@@ -30,4 +30,5 @@ mod schemathesis;
 mod security_headers;
 mod tasks;
 mod validator;
+mod workers;
 mod ws;

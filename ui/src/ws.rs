@@ -48,7 +48,7 @@ struct Conn {
 thread_local! {
     static CONN: RefCell<Conn> = RefCell::new(Conn::default());
     static STATUS: ArcRwSignal<Status> = ArcRwSignal::new(Status::Connecting);
-    static REFETCH: [ArcRwSignal<u32>; 4] = Default::default();
+    static REFETCH: [ArcRwSignal<u32>; 6] = Default::default();
 }
 
 fn topic_index(topic: Topic) -> usize {
@@ -57,6 +57,8 @@ fn topic_index(topic: Topic) -> usize {
         Topic::Agents => 1,
         Topic::Tasks => 2,
         Topic::Runs => 3,
+        Topic::Workers => 4,
+        Topic::Pool => 5,
     }
 }
 

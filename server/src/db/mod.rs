@@ -10,6 +10,7 @@ pub mod runs;
 pub mod tasks;
 pub mod views;
 mod wire;
+pub mod worker_tokens;
 pub mod workers;
 
 pub use wire::Wire;

@@ -302,3 +302,28 @@ pub async fn events(db: &impl ConnectionTrait, run_id: Uuid) -> Result<Vec<RunEv
         })
         .collect())
 }
+
+/// How many runs are in `status`.
+pub async fn count_with_status(db: &impl ConnectionTrait, status: RunStatus) -> Result<u64, DbErr> {
+    use sea_orm::PaginatorTrait;
+    run::Entity::find()
+        .filter(run::Column::Status.eq(Wire(status)))
+        .count(db)
+        .await
+}
+
+/// A worker's most recent runs, newest first.
+pub async fn recent_of_worker(
+    db: &impl ConnectionTrait,
+    worker_id: Uuid,
+    limit: u64,
+) -> Result<Vec<run::Model>, DbErr> {
+    sea_orm::QuerySelect::limit(
+        run::Entity::find()
+            .filter(run::Column::WorkerId.eq(worker_id))
+            .order_by_desc(run::Column::Id),
+        limit,
+    )
+    .all(db)
+    .await
+}

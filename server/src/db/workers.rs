@@ -145,3 +145,43 @@ pub async fn set_enabled(
         .await?
         .pop())
 }
+
+/// The worker whose key hashes to `key_hash`.
+pub async fn find_by_key_hash(
+    db: &impl ConnectionTrait,
+    key_hash: &str,
+) -> Result<Option<Model>, DbErr> {
+    Entity::find()
+        .filter(Column::KeyHash.eq(key_hash))
+        .one(db)
+        .await
+}
+
+pub async fn find_by_name(db: &impl ConnectionTrait, name: &str) -> Result<Option<Model>, DbErr> {
+    Entity::find().filter(Column::Name.eq(name)).one(db).await
+}
+
+pub async fn rename(
+    db: &impl ConnectionTrait,
+    id: Uuid,
+    name: &str,
+    now: DateTimeUtc,
+) -> Result<Option<Model>, DbErr> {
+    Ok(Entity::update_many()
+        .col_expr(Column::Name, Expr::value(name.to_owned()))
+        .col_expr(Column::UpdatedAt, Expr::value(now))
+        .filter(Column::Id.eq(id))
+        .exec_with_returning(db)
+        .await?
+        .pop())
+}
+
+/// Deletes a remote worker (the built-in one stays); whether it existed.
+pub async fn delete_remote(db: &impl ConnectionTrait, id: Uuid) -> Result<bool, DbErr> {
+    let deleted = Entity::delete_many()
+        .filter(Column::Id.eq(id))
+        .filter(Column::Builtin.eq(false))
+        .exec(db)
+        .await?;
+    Ok(deleted.rows_affected == 1)
+}

@@ -2,6 +2,7 @@
 //! and timestamps are made. No HTTP or database types here.
 
 pub mod agents;
+pub mod credentials;
 pub mod fields;
 pub mod providers;
 pub mod tasks;

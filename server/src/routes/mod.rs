@@ -9,6 +9,8 @@ mod problems;
 mod providers;
 mod runs;
 mod tasks;
+pub mod worker_socket;
+mod workers;
 mod ws;
 
 pub use ws::SHUTDOWN_GRACE;
@@ -66,6 +68,7 @@ fn documented() -> OpenApiRouter<AppState> {
         .merge(assignments::routes())
         .merge(tasks::routes())
         .merge(runs::routes())
+        .merge(workers::routes())
         .merge(health::routes())
 }
 
@@ -92,6 +95,7 @@ pub fn router() -> Router<AppState> {
     spec_json.push('\n');
     router
         .merge(ws::routes())
+        .merge(worker_socket::routes())
         .route(
             "/openapi.json",
             get(move || async move { ([(header::CONTENT_TYPE, "application/json")], spec_json) }),

@@ -101,7 +101,7 @@ fn parse_topics(list: &str) -> Result<Vec<Topic>, ApiError> {
         .map(|t| {
             Topic::parse(t).ok_or_else(|| {
                 ApiError::InvalidParameter(format!(
-                    "unknown topic `{t}`; topics are providers, agents, tasks, runs"
+                    "unknown topic `{t}`; topics are providers, agents, tasks, runs, workers, pool"
                 ))
             })
         })

@@ -9,9 +9,11 @@ pub mod assignments;
 pub mod providers;
 pub mod runs;
 pub mod tasks;
+pub mod workers;
 
 pub use agents::Agents;
 pub use assignments::Assignments;
 pub use providers::Providers;
 pub use runs::Runs;
 pub use tasks::Tasks;
+pub use workers::Workers;

@@ -9,9 +9,11 @@
 //! reconnect the worker says which leases it still holds and sends what waited. A run whose
 //! lease could not be renewed in time is aborted (the server has requeued it).
 
+pub mod command;
 pub mod executor;
 pub mod runnable;
 pub mod transport;
+pub mod websocket;
 
 use std::collections::HashMap;
 use std::panic::AssertUnwindSafe;

@@ -106,8 +106,8 @@ impl Fleet {
         }
     }
 
-    /// An offer to the worker ran out: three in a row make it unhealthy.
-    fn missed_ack(&mut self, worker_id: Uuid, run_id: Uuid, max: u32) {
+    /// An offer to the worker ran out: three in a row make it unhealthy (then `true`).
+    fn missed_ack(&mut self, worker_id: Uuid, run_id: Uuid, max: u32) -> bool {
         if let Some(member) = self.members.get_mut(&worker_id) {
             member.runs.remove(&run_id);
             member.missed_acks += 1;
@@ -117,8 +117,10 @@ impl Fleet {
                 member.last_probe = Some(Instant::now());
                 tracing::warn!(worker.id = %worker_id, missed = member.missed_acks,
                     "worker accepts no assignments: marked unhealthy");
+                return true;
             }
         }
+        false
     }
 
     pub fn online(&self) -> usize {

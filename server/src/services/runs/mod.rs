@@ -9,11 +9,13 @@
 //! publication of its run's final state.
 
 mod dispatch;
+mod fleet;
 pub mod runnable;
 mod session;
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use contracts::worker::Job;
@@ -23,7 +25,7 @@ use contracts::{
 use parking_lot::Mutex;
 use sea_orm::{DatabaseConnection, DbErr};
 use serde_json::{Value, json};
-use tokio::sync::{Notify, oneshot};
+use tokio::sync::{Notify, mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 use tracing::field::{Empty, display};
 use uuid::Uuid;
@@ -44,6 +46,7 @@ use crate::worker::{Worker, WorkerSettings};
 
 pub use crate::worker::MAX_TRANSIENT_RETRIES;
 use dispatch::Fleet;
+pub use fleet::Live;
 
 /// Error of unfinished runs stored before the queue existed: no worker can execute them.
 const INTERRUPTED: &str = "interrupted: the server stopped while the run was in progress";
@@ -111,6 +114,13 @@ struct Inner {
     keys: Mutex<HashMap<Uuid, (u64, Option<String>)>>,
     /// The built-in worker, while it runs.
     builtin: Mutex<Option<Arc<Worker>>>,
+    /// The outbound client the built-in worker calls providers through.
+    outbound: GuardedClient,
+    /// Workers whose connection or health changed (topic `workers`).
+    changes_tx: mpsc::UnboundedSender<Uuid>,
+    changes_rx: Mutex<Option<mpsc::UnboundedReceiver<Uuid>>>,
+    /// Runs or workers changed since the pool's counts were last computed.
+    pool_dirty: AtomicBool,
 }
 
 impl Runs {
@@ -140,6 +150,7 @@ impl Runs {
         {
             builtin = row;
         }
+        let (changes_tx, changes_rx) = mpsc::unbounded_channel();
         let runs = Runs {
             inner: Arc::new(Inner {
                 db,
@@ -153,6 +164,10 @@ impl Runs {
                 waiters: Mutex::new(HashMap::new()),
                 keys: Mutex::new(HashMap::new()),
                 builtin: Mutex::new(None),
+                outbound: config.outbound.clone(),
+                changes_tx,
+                changes_rx: Mutex::new(Some(changes_rx)),
+                pool_dirty: AtomicBool::new(true),
             }),
         };
         runs.spawn_registry_sweeper();
@@ -493,6 +508,12 @@ impl Inner {
         Ok(job)
     }
 
+    /// A worker connected, left or changed health.
+    fn worker_changed(&self, worker_id: Uuid) {
+        self.changes_tx.send(worker_id).ok();
+        self.pool_dirty.store(true, Ordering::Relaxed);
+    }
+
     /// A receiver of the run's final state, as stored.
     fn wait_for(&self, id: Uuid) -> oneshot::Receiver<run::Model> {
         let (tx, rx) = oneshot::channel();
@@ -530,6 +551,7 @@ impl Inner {
     /// The one place events on topic `runs` are published: a run as the write that returned
     /// it stored it. A final state also answers the sync requests waiting for it.
     fn publish(&self, run: &run::Model) {
+        self.pool_dirty.store(true, Ordering::Relaxed);
         match run.to_contract() {
             Ok(contract) => {
                 let kind = if contract.status == RunStatus::Queued && run.assigned_at.is_none() {

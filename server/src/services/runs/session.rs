@@ -73,8 +73,10 @@ pub(super) async fn serve(
     tracing::info!(worker.id = %worker_id, slots = hello.slots, build = %hello.build,
         "worker connected");
     inner.wake.notify_one();
+    inner.worker_changed(worker_id);
     session.run(&inner, &mut link).await;
     inner.fleet.lock().leave(worker_id, session.number);
+    inner.worker_changed(worker_id);
     tracing::info!(worker.id = %worker_id, "worker disconnected");
 }
 
@@ -252,9 +254,18 @@ impl Session {
         let expires = queue::after(now(), inner.settings.lease);
         match queue::accept(&inner.db, run_id, lease_id, now(), expires).await {
             Ok(Some(running)) => {
-                if let Some(member) = inner.fleet.lock().members.get_mut(&self.worker_id) {
-                    member.missed_acks = 0;
-                    member.unhealthy = false;
+                let recovered = inner
+                    .fleet
+                    .lock()
+                    .members
+                    .get_mut(&self.worker_id)
+                    .is_some_and(|member| {
+                        member.missed_acks = 0;
+                        std::mem::replace(&mut member.unhealthy, false)
+                    });
+                if recovered {
+                    tracing::info!(worker.id = %self.worker_id, "worker accepts again: healthy");
+                    inner.worker_changed(self.worker_id);
                 }
                 let data = json!({
                     "status": RunStatus::Running.as_str(),

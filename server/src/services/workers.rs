@@ -1,0 +1,387 @@
+//! Workers: registration tokens, registration, the worker list with each worker's live
+//! state, enable/disable/rename/revoke, and the pool's counts. Owns the `worker_tokens`
+//! table, the `workers` table's edits (sessions record what a worker says about itself) and
+//! the topics `workers` and `pool`.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use contracts::{
+    CreateWorkerToken, CreatedWorkerToken, EventKind, Pool, RegisterWorker, RegisteredWorker,
+    Topic, UpdateWorker, Worker, WorkerDetail, WorkerStatus, WorkerToken,
+};
+use sea_orm::{DatabaseConnection, DbErr, TransactionTrait};
+use uuid::Uuid;
+
+use crate::background::Background;
+use crate::db::{runs, worker_tokens, workers};
+use crate::domain::credentials::{self, KEY_PREFIX, TOKEN_PREFIX};
+use crate::domain::{Invalid, new_id, now};
+use crate::events::EventHub;
+use crate::services::Runs;
+use crate::services::runs::Live;
+
+/// Default and bounds of a registration token's lifetime.
+const DEFAULT_TTL_SECS: u64 = 3600;
+const MIN_TTL_SECS: u64 = 60;
+const MAX_TTL_SECS: u64 = 30 * 24 * 3600;
+const MAX_NOTE_CHARS: usize = 200;
+const MAX_NAME_CHARS: usize = 64;
+/// Runs listed on a worker's detail.
+const RECENT_RUNS: u64 = 20;
+/// The pool's counts are published at most this often.
+const POOL_PERIOD: Duration = Duration::from_millis(250);
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Invalid(#[from] Invalid),
+    #[error("no worker with id {0}")]
+    NotFound(Uuid),
+    #[error("no registration token with id {0}")]
+    TokenNotFound(Uuid),
+    #[error("the registration token was used; a used token cannot be revoked")]
+    TokenUsed,
+    #[error("a worker with this name already exists")]
+    DuplicateName,
+    #[error("the built-in worker cannot be deleted; disable it instead")]
+    Builtin,
+    #[error("{0}")]
+    Unauthorized(&'static str),
+    #[error(transparent)]
+    Db(#[from] DbErr),
+}
+
+#[derive(Clone)]
+pub struct Workers {
+    db: DatabaseConnection,
+    events: Arc<EventHub>,
+    runs: Runs,
+}
+
+impl Workers {
+    /// The service, and its publisher of the topics `workers` and `pool`.
+    pub fn start(
+        db: DatabaseConnection,
+        events: Arc<EventHub>,
+        runs: Runs,
+        background: &Background,
+    ) -> Workers {
+        let workers = Workers { db, events, runs };
+        workers.spawn_publisher(background);
+        workers
+    }
+
+    /// Creates a registration token; the token is in the answer and nowhere else.
+    pub async fn create_token(&self, body: CreateWorkerToken) -> Result<CreatedWorkerToken, Error> {
+        let ttl = body.ttl_secs.unwrap_or(DEFAULT_TTL_SECS);
+        if !(MIN_TTL_SECS..=MAX_TTL_SECS).contains(&ttl) {
+            return Err(Invalid::field(
+                "/ttl_secs",
+                format!("must be between {MIN_TTL_SECS} and {MAX_TTL_SECS} seconds"),
+            )
+            .into());
+        }
+        let note = body.note.unwrap_or_default();
+        if note.chars().count() > MAX_NOTE_CHARS || note.contains('\0') {
+            return Err(Invalid::field(
+                "/note",
+                format!("at most {MAX_NOTE_CHARS} characters, without NUL"),
+            )
+            .into());
+        }
+        let token = credentials::generate(TOKEN_PREFIX);
+        let created = now();
+        let row = worker_tokens::Model {
+            id: new_id(),
+            token_hash: credentials::hash(&token),
+            note: note.trim().to_owned(),
+            expires_at: crate::db::queue::after(created, Duration::from_secs(ttl)),
+            used_at: None,
+            worker_id: None,
+            created_at: created,
+        };
+        let row = worker_tokens::insert(&self.db, row).await?;
+        tracing::info!(token.id = %row.id, ttl_secs = ttl, "worker registration token created");
+        Ok(CreatedWorkerToken {
+            token,
+            details: row.to_contract(now()),
+        })
+    }
+
+    pub async fn list_tokens(&self) -> Result<Vec<WorkerToken>, Error> {
+        let at = now();
+        Ok(worker_tokens::list(&self.db)
+            .await?
+            .iter()
+            .map(|t| t.to_contract(at))
+            .collect())
+    }
+
+    /// Revokes (deletes) an unused token.
+    pub async fn revoke_token(&self, id: Uuid) -> Result<(), Error> {
+        if worker_tokens::delete_unused(&self.db, id).await? {
+            tracing::info!(token.id = %id, "worker registration token revoked");
+            return Ok(());
+        }
+        match worker_tokens::find(&self.db, id).await? {
+            Some(_) => Err(Error::TokenUsed),
+            None => Err(Error::TokenNotFound(id)),
+        }
+    }
+
+    /// Registers a worker with a registration token (used up by it) and returns the
+    /// worker's key, shown this once.
+    pub async fn register(&self, body: RegisterWorker) -> Result<RegisteredWorker, Error> {
+        let id = new_id();
+        let name = match body.name {
+            Some(name) => check_name(&name)?,
+            None => format!("worker-{}", &id.simple().to_string()[24..]),
+        };
+        let token_hash = credentials::hash(&body.token);
+        let key = credentials::generate(KEY_PREFIX);
+        let txn = self.db.begin().await?;
+        if !worker_tokens::redeem(&txn, &token_hash, id, now()).await? {
+            return Err(Error::Unauthorized(
+                match worker_tokens::find_by_hash(&txn, &token_hash).await? {
+                    Some(t) if t.used_at.is_some() => {
+                        "the registration token was already used; create a new one"
+                    }
+                    Some(_) => "the registration token expired; create a new one",
+                    None => "unknown registration token (revoked, or never issued)",
+                },
+            ));
+        }
+        if workers::find_by_name(&txn, &name).await?.is_some() {
+            return Err(Error::DuplicateName);
+        }
+        let row =
+            workers::insert_remote(&txn, id, &name, Some(credentials::hash(&key)), now()).await?;
+        txn.commit().await?;
+        tracing::info!(worker.id = %id, worker.name = %name, "worker registered");
+        self.publish_worker(EventKind::Created, &row, None);
+        Ok(RegisteredWorker {
+            worker_id: id,
+            name,
+            key,
+        })
+    }
+
+    /// The worker a key belongs to.
+    pub async fn authenticate(&self, key: &str) -> Result<workers::Model, Error> {
+        workers::find_by_key_hash(&self.db, &credentials::hash(key))
+            .await?
+            .ok_or(Error::Unauthorized(
+                "unknown worker key: the worker was revoked or never registered",
+            ))
+    }
+
+    pub async fn list(&self) -> Result<Vec<Worker>, Error> {
+        let live = self.runs.live();
+        Ok(workers::list(&self.db)
+            .await?
+            .iter()
+            .map(|row| view(row, live.get(&row.id)))
+            .collect())
+    }
+
+    pub async fn get(&self, id: Uuid) -> Result<WorkerDetail, Error> {
+        let row = workers::find(&self.db, id)
+            .await?
+            .ok_or(Error::NotFound(id))?;
+        let recent = runs::recent_of_worker(&self.db, id, RECENT_RUNS).await?;
+        Ok(WorkerDetail {
+            worker: view(&row, self.runs.live().get(&id)),
+            recent_runs: recent
+                .iter()
+                .map(runs::run::Model::to_contract)
+                .collect::<Result<_, _>>()?,
+        })
+    }
+
+    /// Renames, enables or disables a worker. Disabling disconnects it and requeues its runs.
+    pub async fn update(&self, id: Uuid, body: UpdateWorker) -> Result<Worker, Error> {
+        let mut row = workers::find(&self.db, id)
+            .await?
+            .ok_or(Error::NotFound(id))?;
+        if let Some(name) = body.name {
+            let name = check_name(&name)?;
+            if name != row.name {
+                if workers::find_by_name(&self.db, &name).await?.is_some() {
+                    return Err(Error::DuplicateName);
+                }
+                row = workers::rename(&self.db, id, &name, now())
+                    .await?
+                    .ok_or(Error::NotFound(id))?;
+            }
+        }
+        if let Some(enabled) = body.enabled
+            && enabled != row.enabled
+        {
+            row = workers::set_enabled(&self.db, id, enabled, now())
+                .await?
+                .ok_or(Error::NotFound(id))?;
+            if row.builtin {
+                self.runs.set_builtin(&row, enabled).await?;
+            } else if !enabled {
+                self.runs.disconnect(id, "the worker was disabled").await?;
+            }
+            tracing::info!(worker.id = %id, enabled, "worker switched");
+        }
+        let worker = view(&row, self.runs.live().get(&id));
+        self.events
+            .publish(Topic::Workers, EventKind::Updated, id, &worker);
+        Ok(worker)
+    }
+
+    /// Revokes a remote worker: its key stops working, its connection closes and its runs
+    /// go back to the queue.
+    pub async fn delete(&self, id: Uuid) -> Result<(), Error> {
+        let row = workers::find(&self.db, id)
+            .await?
+            .ok_or(Error::NotFound(id))?;
+        if row.builtin {
+            return Err(Error::Builtin);
+        }
+        workers::delete_remote(&self.db, id).await?;
+        self.runs.disconnect(id, "the worker was revoked").await?;
+        tracing::info!(worker.id = %id, "worker revoked");
+        self.events.publish(
+            Topic::Workers,
+            EventKind::Deleted,
+            id,
+            &serde_json::json!({"id": id}),
+        );
+        Ok(())
+    }
+
+    pub async fn pool(&self) -> Result<Pool, Error> {
+        pool(&self.db, &self.runs).await
+    }
+
+    fn publish_worker(&self, kind: EventKind, row: &workers::Model, live: Option<&Live>) {
+        self.events
+            .publish(Topic::Workers, kind, row.id, &view(row, live));
+    }
+
+    /// Publishes workers whose connection changed, and the pool's counts when anything
+    /// changed (at most every `POOL_PERIOD`).
+    fn spawn_publisher(&self, background: &Background) {
+        let Some(mut changes) = self.runs.take_worker_changes() else {
+            return;
+        };
+        let this = self.clone();
+        let stopping = background.stopping();
+        background.spawn(async move {
+            let mut stopping = std::pin::pin!(stopping);
+            let mut tick = tokio::time::interval(POOL_PERIOD);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            let mut last: Option<Pool> = None;
+            loop {
+                tokio::select! {
+                    () = &mut stopping => return,
+                    Some(id) = changes.recv() => {
+                        match workers::find(&this.db, id).await {
+                            Ok(Some(row)) => {
+                                let live = this.runs.live();
+                                this.publish_worker(EventKind::Updated, &row, live.get(&id));
+                            }
+                            Ok(None) => {}
+                            Err(err) => tracing::warn!(error = %err, "worker event not published"),
+                        }
+                    }
+                    _ = tick.tick() => {
+                        if !this.runs.pool_changed() {
+                            continue;
+                        }
+                        match pool(&this.db, &this.runs).await {
+                            Ok(now) if last != Some(now) => {
+                                this.events.publish(Topic::Pool, EventKind::Updated, Uuid::nil(), &now);
+                                last = Some(now);
+                            }
+                            Ok(_) => {}
+                            Err(err) => tracing::warn!(error = %err, "pool counts not published"),
+                        }
+                    }
+                }
+            }
+        });
+    }
+}
+
+async fn pool(db: &DatabaseConnection, runs: &Runs) -> Result<Pool, Error> {
+    let live = runs.live();
+    let rows = workers::list(db).await?;
+    let (running, queued) = runs.counts().await?;
+    let mut pool = Pool {
+        runs_running: running,
+        runs_queued: queued,
+        ..Pool::default()
+    };
+    for row in &rows {
+        let live = live.get(&row.id);
+        match status(row, live) {
+            WorkerStatus::Online => {
+                pool.online += 1;
+                if live.is_some_and(|l| !l.runs.is_empty()) {
+                    pool.busy += 1;
+                } else {
+                    pool.idle += 1;
+                }
+            }
+            WorkerStatus::Unhealthy => pool.unhealthy += 1,
+            WorkerStatus::Offline => pool.offline += 1,
+            WorkerStatus::Disabled => pool.disabled += 1,
+        }
+    }
+    Ok(pool)
+}
+
+fn status(row: &workers::Model, live: Option<&Live>) -> WorkerStatus {
+    match live {
+        _ if !row.enabled => WorkerStatus::Disabled,
+        None => WorkerStatus::Offline,
+        Some(live) if live.unhealthy => WorkerStatus::Unhealthy,
+        Some(_) => WorkerStatus::Online,
+    }
+}
+
+/// A worker as the API shows it: its row and, when connected, its live state.
+fn view(row: &workers::Model, live: Option<&Live>) -> Worker {
+    let mut current: Vec<Uuid> = live.map(|l| l.runs.clone()).unwrap_or_default();
+    current.sort();
+    let slots = live.map_or_else(|| u32::try_from(row.slots).unwrap_or(0), |l| l.slots);
+    Worker {
+        id: row.id,
+        name: row.name.clone(),
+        builtin: row.builtin,
+        enabled: row.enabled,
+        status: status(row, live),
+        version: row.build.clone(),
+        os: row.os.clone(),
+        arch: row.arch.clone(),
+        address: row.address.clone(),
+        slots,
+        slots_in_use: u32::try_from(current.len()).unwrap_or(u32::MAX),
+        current_runs: current,
+        last_seen_at: row.last_seen_at,
+        created_at: row.created_at,
+    }
+}
+
+/// A worker name: 1–64 letters, digits, `.`, `_` or `-`.
+fn check_name(name: &str) -> Result<String, Invalid> {
+    let valid = !name.is_empty()
+        && name.chars().count() <= MAX_NAME_CHARS
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
+    if valid {
+        Ok(name.to_owned())
+    } else {
+        Err(Invalid::field(
+            "/name",
+            format!("1–{MAX_NAME_CHARS} letters, digits, `.`, `_` or `-`"),
+        ))
+    }
+}

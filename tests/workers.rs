@@ -1,0 +1,100 @@
+//! Real `agentry worker` processes against the in-process test server.
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use uuid::Uuid;
+
+use crate::{TestApp, binaries};
+
+/// A running `agentry worker` (killed when dropped), logging to a file in its data dir.
+pub struct WorkerProcess {
+    pub child: tokio::process::Child,
+    pub data_dir: PathBuf,
+}
+
+impl WorkerProcess {
+    /// Starts `agentry worker --server <app>` with `args`, its data in `data_dir`.
+    pub fn spawn(app: &TestApp, data_dir: &Path, args: &[&str]) -> WorkerProcess {
+        std::fs::create_dir_all(data_dir).expect("worker data dir");
+        let log = std::fs::File::create(data_dir.join("worker.log")).expect("worker log");
+        let child = tokio::process::Command::new(binaries::agentry_cli())
+            .arg("worker")
+            .arg("--server")
+            .arg(&app.base_url)
+            .arg("--data-dir")
+            .arg(data_dir)
+            .args(args)
+            .env_clear()
+            .env("AGENTRY_LOG", "info,agentry=debug")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log)
+            .kill_on_drop(true)
+            .spawn()
+            .expect("spawn agentry worker");
+        WorkerProcess {
+            child,
+            data_dir: data_dir.to_path_buf(),
+        }
+    }
+
+    /// What the worker logged so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.data_dir.join("worker.log")).unwrap_or_default()
+    }
+
+    /// Waits (up to 30 s) for the process to exit; its exit code.
+    pub async fn exited(&mut self) -> Option<i32> {
+        match tokio::time::timeout(Duration::from_secs(30), self.child.wait()).await {
+            Ok(status) => status.ok().and_then(|s| s.code()),
+            Err(_) => panic!("the worker did not exit; log:\n{}", self.log()),
+        }
+    }
+}
+
+impl TestApp {
+    /// Creates a registration token and returns it.
+    pub async fn worker_token(&self) -> String {
+        let created = self
+            .post("/api/worker-tokens", &serde_json::json!({"note": "test"}))
+            .await
+            .assert_status(201)
+            .json();
+        created["token"].as_str().expect("token").to_owned()
+    }
+
+    /// Polls `GET /api/workers` until the worker named `name` is `status` (30 s); its view.
+    pub async fn worker_status(&self, name: &str, status: &str) -> Value {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let workers = self.get("/api/workers").await.json();
+            let found = workers
+                .as_array()
+                .and_then(|all| all.iter().find(|w| w["name"] == name).cloned());
+            if let Some(worker) = &found
+                && worker["status"] == status
+            {
+                return worker.clone();
+            }
+            assert!(
+                Instant::now() < deadline,
+                "worker {name} never became {status}: {found:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// The built-in worker's id.
+    pub async fn builtin_worker(&self) -> Uuid {
+        let workers = self.get("/api/workers").await.json();
+        workers
+            .as_array()
+            .and_then(|all| all.iter().find(|w| w["builtin"] == true))
+            .and_then(|w| w["id"].as_str())
+            .and_then(|id| id.parse().ok())
+            .expect("a built-in worker")
+    }
+}
