@@ -64,6 +64,7 @@ fn rows(revision: i64) -> (agents::Model, tasks::Model, providers::Model) {
         max_tokens: None,
         max_retries: 2,
         timeout_secs: 30,
+        queue_timeout_secs: 300,
         revision,
         created_at: now,
         updated_at: now,

@@ -27,7 +27,7 @@ use crate::fixtures::Runnable;
 use crate::load::Request;
 use crate::machine::Machine;
 use crate::plan::Plan;
-use crate::scenarios::{crud, fanout, memory, overhead};
+use crate::scenarios::{crud, fanout, memory, overhead, queue};
 use crate::server::{Launch, Server};
 use crate::stub::Stub;
 
@@ -36,6 +36,8 @@ use crate::stub::Stub;
 #[serde(rename_all = "snake_case")]
 pub enum Scenario {
     Overhead,
+    /// Async runs through the queue: built-in worker, then one remote worker.
+    Queue,
     Crud,
     Fanout,
     Memory,
@@ -79,6 +81,7 @@ pub struct Results {
     pub quick: bool,
     pub machine: Machine,
     pub overhead: Vec<overhead::Ladder>,
+    pub queue: Vec<queue::Queue>,
     pub crud: Vec<crud::Crud>,
     pub fanout: Vec<fanout::Fanout>,
     pub memory: Option<memory::Memory>,
@@ -101,6 +104,7 @@ pub async fn run(options: &Options) -> anyhow::Result<Results> {
         quick: options.plan.quick,
         machine,
         overhead: Vec::new(),
+        queue: Vec::new(),
         crud: Vec::new(),
         fanout: Vec::new(),
         memory: None,
@@ -112,7 +116,11 @@ pub async fn run(options: &Options) -> anyhow::Result<Results> {
     let stub = Stub::start(0, Duration::ZERO)?;
     let plan = &options.plan;
 
-    if wants(Scenario::Overhead) || wants(Scenario::Crud) || wants(Scenario::Fanout) {
+    if wants(Scenario::Overhead)
+        || wants(Scenario::Queue)
+        || wants(Scenario::Crud)
+        || wants(Scenario::Fanout)
+    {
         for &db in &options.databases {
             let data = tempfile::tempdir()?;
             let pg = match db {
@@ -183,6 +191,51 @@ async fn on_one_database(
                 .await?,
             );
         }
+        if wants(Scenario::Queue) {
+            let runs = options.plan.queue_runs;
+            let builtin = fixtures::runnable(
+                client,
+                &base,
+                &stub.base_url(),
+                &format!("{}-queue", db.name()),
+            )
+            .await?;
+            results.queue.push(
+                queue::burst("built-in", db.name(), client, &base, &builtin, runs, 32).await?,
+            );
+            let dir = tempfile::tempdir()?;
+            let remote = fixtures::runnable(
+                client,
+                &base,
+                &stub.base_url(),
+                &format!("{}-remote", db.name()),
+            )
+            .await?;
+            let mut worker =
+                queue::remote_worker(client, &base, &launch.binary, dir.path(), 64).await?;
+            let measured = queue::burst(
+                "remote (WebSocket)",
+                db.name(),
+                client,
+                &base,
+                &remote,
+                runs,
+                32,
+            )
+            .await;
+            worker.kill().await.ok();
+            results.queue.push(measured?);
+            // The scenarios after this one expect the built-in worker.
+            client
+                .patch(format!(
+                    "{base}/api/workers/{}",
+                    builtin_id(client, &base).await?
+                ))
+                .json(&serde_json::json!({"enabled": true}))
+                .send()
+                .await?
+                .error_for_status()?;
+        }
         if wants(Scenario::Crud) {
             results
                 .crud
@@ -199,6 +252,21 @@ async fn on_one_database(
         Ok(()) => server.stop(),
         Err(err) => Err(err.context(format!("server log:\n{}", server.log_tail()))),
     }
+}
+
+async fn builtin_id(client: &reqwest::Client, base: &str) -> anyhow::Result<String> {
+    let workers: serde_json::Value = client
+        .get(format!("{base}/api/workers"))
+        .send()
+        .await?
+        .json()
+        .await?;
+    workers
+        .as_array()
+        .and_then(|all| all.iter().find(|w| w["builtin"] == true))
+        .and_then(|w| w["id"].as_str())
+        .map(str::to_owned)
+        .ok_or_else(|| anyhow::anyhow!("no built-in worker"))
 }
 
 async fn run_overhead(

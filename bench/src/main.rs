@@ -148,6 +148,7 @@ fn main() -> anyhow::Result<()> {
             }
             let all = [
                 Scenario::Overhead,
+                Scenario::Queue,
                 Scenario::Crud,
                 Scenario::Fanout,
                 Scenario::Memory,

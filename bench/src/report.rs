@@ -110,6 +110,7 @@ pub fn markdown(r: &Results) -> String {
         out.push_str("> **Quick (smoke) plan: these numbers are not meaningful.**\n\n");
     }
     overhead(&mut out, r);
+    queue(&mut out, r);
     crud(&mut out, r);
     fanout(&mut out, r);
     memory(&mut out, r);
@@ -135,6 +136,47 @@ fn ladder_rows(out: &mut String, ladder: &Ladder) {
             load_note(&pair.through),
         );
     }
+}
+
+fn queue(out: &mut String, r: &Results) {
+    if r.queue.is_empty() {
+        return;
+    }
+    out.push_str(
+        "### Queue: async runs through a worker
+
+",
+    );
+    out.push_str(
+        "A burst of async runs (`mode: \"async\"`, 202 at once) from 32 clients against the \
+         instant stub, executed by the built-in worker, then by one remote `agentry worker` \
+         (64 slots) over loopback WebSocket with the built-in one disabled. *Executed* is runs \
+         finished per second from the first submit to the last result; latencies come from the \
+         stored runs: enqueue → assign is `assigned_at − queued_at`, enqueue → result is \
+         `finished_at − created_at` (ms, p50 / p99 / max).\n\n",
+    );
+    out.push_str(
+        "| worker | database | runs | submitted/s | executed/s | enqueue → assign | enqueue → result | failed |\n\
+         |---|---|---|---|---|---|---|---|\n",
+    );
+    for q in &r.queue {
+        let p = |x: &crate::scenarios::queue::Percentiles| {
+            format!("{:.2} / {:.2} / {:.2}", x.p50_ms, x.p99_ms, x.max_ms)
+        };
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | {:.0} | {:.0} | {} | {} | {} |",
+            q.worker,
+            q.database,
+            q.runs,
+            q.submit.throughput,
+            q.executed_per_sec,
+            p(&q.enqueue_to_assign),
+            p(&q.enqueue_to_result),
+            q.failed
+        );
+    }
+    out.push('\n');
 }
 
 fn overhead(out: &mut String, r: &Results) {

@@ -23,6 +23,8 @@ pub struct Agent {
     pub max_tokens: Option<u32>,
     pub max_retries: u32,
     pub timeout_secs: u32,
+    /// How long a run may wait in the queue for a worker before it fails.
+    pub queue_timeout_secs: u32,
     pub tasks: Vec<TaskSummary>,
     pub revision: u64,
     pub created_at: DateTime<Utc>,
@@ -106,6 +108,14 @@ pub struct CreateAgent {
     )]
     #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 3600))]
     pub timeout_secs: u32,
+    /// How long a run may wait for a worker before it fails with `no worker available`,
+    /// 1–86,400 seconds (default 300).
+    #[serde(
+        default = "default_queue_timeout_secs",
+        deserialize_with = "crate::rules::int::u32"
+    )]
+    #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 86400))]
+    pub queue_timeout_secs: u32,
 }
 
 /// `PUT /api/agents/{id}` replaces the configuration, so it takes the same body as create.
@@ -113,6 +123,7 @@ pub type UpdateAgent = CreateAgent;
 
 pub const DEFAULT_MAX_RETRIES: u32 = 2;
 pub const DEFAULT_TIMEOUT_SECS: u32 = 120;
+pub const DEFAULT_QUEUE_TIMEOUT_SECS: u32 = 300;
 
 fn default_max_retries() -> u32 {
     DEFAULT_MAX_RETRIES
@@ -120,6 +131,10 @@ fn default_max_retries() -> u32 {
 
 fn default_timeout_secs() -> u32 {
     DEFAULT_TIMEOUT_SECS
+}
+
+fn default_queue_timeout_secs() -> u32 {
+    DEFAULT_QUEUE_TIMEOUT_SECS
 }
 
 /// The short form embedded in tasks.

@@ -22,6 +22,8 @@ pub const MAX_TEMPERATURE: f64 = 2.0;
 pub const MAX_MAX_TOKENS: u32 = 1_000_000;
 pub const MAX_RETRIES: u32 = 10;
 pub const MAX_TIMEOUT_SECS: u32 = 3_600;
+/// A run waits at most a day in the queue for a worker.
+pub const MAX_QUEUE_TIMEOUT_SECS: u32 = 86_400;
 
 /// The largest `offset` a list accepts (far beyond any real table; it keeps the value inside
 /// the databases' signed 64-bit integers).

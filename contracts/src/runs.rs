@@ -122,6 +122,8 @@ pub struct Run {
     pub assigned_at: Option<DateTime<Utc>>,
     pub started_at: Option<DateTime<Utc>>,
     pub finished_at: Option<DateTime<Utc>>,
+    /// The run this one repeats, when it was started with `POST /api/runs/{id}/retry`.
+    pub retry_of: Option<Uuid>,
 }
 
 /// `?agent_id&task_id&worker_id&status&limit&offset` for `GET /api/runs`.

@@ -91,8 +91,9 @@ pub struct Pool {
 #[serde(deny_unknown_fields)]
 pub struct CreateWorkerToken {
     /// Lifetime, 60 s to 30 days (default: one hour).
+    #[serde(default, deserialize_with = "crate::rules::int::opt_u32")]
     #[cfg_attr(feature = "openapi", schema(minimum = 60, maximum = 2592000))]
-    pub ttl_secs: Option<u64>,
+    pub ttl_secs: Option<u32>,
     /// What the token is for; at most 200 characters.
     #[cfg_attr(feature = "openapi", schema(max_length = 200, pattern = r"^[^\x00]*$"))]
     pub note: Option<String>,

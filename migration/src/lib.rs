@@ -10,6 +10,7 @@ use sea_orm_migration::prelude::*;
 mod m20261121_000001_create_config_tables;
 mod m20261122_000001_create_runs;
 mod m20261202_000001_create_queue;
+mod m20261202_000002_queue_timeouts_and_retries;
 
 /// Every migration of the schema, oldest first.
 pub struct Migrator;
@@ -21,6 +22,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261121_000001_create_config_tables::Migration),
             Box::new(m20261122_000001_create_runs::Migration),
             Box::new(m20261202_000001_create_queue::Migration),
+            Box::new(m20261202_000002_queue_timeouts_and_retries::Migration),
         ]
     }
 }

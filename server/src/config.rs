@@ -242,8 +242,6 @@ pub struct QueueSettings {
     pub max_missed_acks: u32,
     /// Deliveries after which a run whose worker was lost fails.
     pub max_deliveries: u32,
-    /// How long a run waits in the queue for a worker before it fails.
-    pub queue_timeout: Duration,
     /// How often expired leases and queue deadlines are looked for.
     pub sweep_interval: Duration,
 }
@@ -256,7 +254,6 @@ impl Default for QueueSettings {
             ack_timeout: Duration::from_secs(5),
             max_missed_acks: 3,
             max_deliveries: 3,
-            queue_timeout: Duration::from_secs(300),
             sweep_interval: Duration::from_secs(1),
         }
     }

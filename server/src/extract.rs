@@ -68,6 +68,14 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     // truncated or trailing-garbage document as a 422 instead of the 400 it is.
     serde_json::from_slice::<serde::de::IgnoredAny>(bytes)
         .map_err(|e| ApiError::MalformedJson(format!("invalid JSON: {e}")))?;
+    // Every body is an object; serde would also read a struct from an array of its fields
+    // (`[null, null]` as a body of optional fields).
+    if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+        return Err(ApiError::field(
+            "",
+            "the request body must be a JSON object",
+        ));
+    }
     let mut de = serde_json::Deserializer::from_slice(bytes);
     let value = match serde_path_to_error::deserialize(&mut de) {
         Ok(value) => value,

@@ -37,6 +37,7 @@ async fn create_applies_defaults(backend: Backend) {
     assert_eq!(agent["user_prompt"], serde_json::Value::Null);
     assert_eq!(agent["max_retries"], 2);
     assert_eq!(agent["timeout_secs"], 120);
+    assert_eq!(agent["queue_timeout_secs"], 300);
 }
 
 async fn create_rejects_invalid_bodies_naming_the_field(backend: Backend) {
@@ -105,6 +106,16 @@ async fn create_rejects_invalid_bodies_naming_the_field(backend: Backend) {
             with("timeout_secs", json!(0)),
             "/timeout_secs",
             "zero timeout",
+        ),
+        (
+            with("queue_timeout_secs", json!(0)),
+            "/queue_timeout_secs",
+            "zero queue timeout",
+        ),
+        (
+            with("queue_timeout_secs", json!(86_401)),
+            "/queue_timeout_secs",
+            "queue timeout over a day",
         ),
         (
             with("provider_id", json!("nope")),

@@ -226,6 +226,14 @@ async fn every_documented_operation_and_status_is_exercised(backend: Backend) {
     app.post(&format!("{run_path}/cancel"), &json!({}))
         .await
         .assert_status(409);
+    let retried = app.post(&format!("{run_path}/retry"), &json!({})).await;
+    retried.assert_status(202);
+    app.post(&format!("/api/runs/{}/cancel", retried.id()), &json!({}))
+        .await
+        .assert_status(202);
+    app.post(&format!("/api/runs/{ghost}/retry"), &json!({}))
+        .await
+        .assert_status(404);
     app.get(&format!("/api/runs/{ghost}"))
         .await
         .assert_status(404);
@@ -237,6 +245,22 @@ async fn every_documented_operation_and_status_is_exercised(backend: Backend) {
         .assert_status(404);
     app.get("/api/runs").await.assert_status(200);
     app.get("/api/runs?status=bogus").await.assert_status(400);
+    // A retry whose input no longer fits, and one whose task is no longer assigned.
+    let strict = json!({"name": "sentiment", "request_schema": {"type": "object",
+        "properties": {"text": {"type": "string", "minLength": 100}}, "required": ["text"]},
+        "response_schema": {"type": "object"}});
+    app.put(&format!("/api/tasks/{sentiment}"), &strict)
+        .await
+        .assert_status(200);
+    app.post(&format!("{run_path}/retry"), &json!({}))
+        .await
+        .assert_status(422);
+    app.delete(&format!("/api/agents/{runner}/tasks/{sentiment}"))
+        .await
+        .assert_status(204);
+    app.post(&format!("{run_path}/retry"), &json!({}))
+        .await
+        .assert_status(409);
 
     // workers and their registration tokens
     app.get("/api/workers").await.assert_status(200);

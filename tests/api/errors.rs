@@ -61,6 +61,40 @@ async fn body_over_one_mib_is_413(backend: Backend) {
     assert_eq!(app.get("/api/tasks").await.json()["total"], 0);
 }
 
+async fn bodies_that_are_not_objects_are_422(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let builtin = app.builtin_worker().await;
+    let targets = [
+        (Method::POST, "/api/providers".to_owned()),
+        (Method::POST, "/api/worker-tokens".to_owned()),
+        (Method::PATCH, format!("/api/workers/{builtin}")),
+        (Method::POST, "/api/workers/register".to_owned()),
+    ];
+    for (method, path) in &targets {
+        for body in ["[null, null]", "[]", "\"text\"", "5", "null", "true"] {
+            let resp = app
+                .send(
+                    app.raw(method.clone(), path)
+                        .header("content-type", "application/json")
+                        .body(body),
+                )
+                .await;
+            resp.assert_problem(422, "validation_failed");
+            assert!(
+                resp.text.contains("must be a JSON object"),
+                "{method} {path} {body}: {}",
+                resp.text
+            );
+        }
+    }
+    assert_eq!(
+        app.get("/api/worker-tokens").await.json(),
+        serde_json::json!([])
+    );
+    let worker = app.get(&format!("/api/workers/{builtin}")).await.json();
+    assert_eq!(worker["worker"]["enabled"], true, "nothing changed");
+}
+
 async fn unknown_routes_are_404_problems(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     for path in ["/api/nope", "/api", "/api/providers/x/y/z"] {
@@ -91,6 +125,7 @@ async fn web_app_is_served_at_root(backend: Backend) {
 
 db_tests!(
     malformed_json_is_400_with_position,
+    bodies_that_are_not_objects_are_422,
     wrong_content_type_is_415,
     body_over_one_mib_is_413,
     unknown_routes_are_404_problems,

@@ -127,16 +127,20 @@ async fn app_without_builtin(backend: Backend) -> TestApp {
         c.queue.ack_timeout = Duration::from_millis(300);
         c.queue.lease = Duration::from_secs(1);
         c.queue.sweep_interval = Duration::from_millis(50);
-        c.queue.queue_timeout = Duration::from_secs(60);
     })
     .await
 }
 
 async fn runs_url(app: &TestApp) -> (fakes::Fake, String) {
+    runs_url_with(app, json!({})).await
+}
+
+/// An agent on an OpenAI fake with `patch` applied, assigned the sentiment task.
+async fn runs_url_with(app: &TestApp, patch: Value) -> (fakes::Fake, String) {
     let openai = fakes::openai::start().await;
     let provider = json!({"name": "o", "kind": "openai", "base_url": openai.url("/v1"),
         "api_key": fakes::openai::KEY});
-    let url = app.runnable(&provider, "gpt-4o-mini", json!({})).await;
+    let url = app.runnable(&provider, "gpt-4o-mini", patch).await;
     (openai, url)
 }
 
@@ -329,10 +333,9 @@ async fn without_an_enabled_worker_a_sync_run_fails_with_the_reason_after_the_qu
     let app = TestApp::spawn_with(backend, |c| {
         c.builtin_worker = false;
         c.queue.sweep_interval = Duration::from_millis(50);
-        c.queue.queue_timeout = Duration::from_millis(500);
     })
     .await;
-    let (openai, url) = runs_url(&app).await;
+    let (openai, url) = runs_url_with(&app, json!({"queue_timeout_secs": 1})).await;
     let finished = app
         .post(&url, &json!({"input": {"text": "What a wonderful day!"}}))
         .await
@@ -344,6 +347,7 @@ async fn without_an_enabled_worker_a_sync_run_fails_with_the_reason_after_the_qu
         error.starts_with("no worker available: no enabled worker was connected"),
         "{error}"
     );
+    assert!(error.ends_with("within its queue timeout (1 s)"), "{error}");
     assert!(openai.requests().is_empty(), "nothing executed it");
     let workers = agentry::db::connect::connect(&app.config.database_url())
         .await

@@ -239,6 +239,13 @@ async fn cancel_aborts_the_call_in_flight(backend: Backend) {
     );
     let id = queued.id().to_string();
     openai.wait_for_requests(1, Duration::from_secs(10)).await;
+    // The worker calls the provider once it has accepted; the acceptance is stored a moment
+    // later.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while app.get(&format!("/api/runs/{id}")).await.json()["status"] != "running" {
+        assert!(std::time::Instant::now() < deadline, "never running");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
     let canceled = app
         .post(&format!("/api/runs/{id}/cancel"), &json!({}))
         .await;
@@ -564,6 +571,37 @@ async fn runs_a_crash_left_unfinished_are_executed_at_the_next_start(backend: Ba
     assert!(run["finished_at"].is_string(), "{run}");
 }
 
+async fn a_retry_repeats_a_run_with_its_input_and_links_it(backend: Backend) {
+    let openai = fakes::openai::start().await;
+    openai.push_replies([
+        Reply::Text("nope".to_owned()),
+        Reply::Text("nope".to_owned()),
+        Reply::Text("nope".to_owned()),
+    ]);
+    let app = TestApp::spawn(backend).await;
+    let url = on_openai(&app, &openai, json!({})).await;
+    let failed = app.post(&url, &input()).await.json();
+    assert_eq!(failed["status"], "failed", "{failed}");
+    openai.set_default_reply(Reply::Text(VALID.to_owned()));
+    let id = failed["id"].as_str().unwrap();
+    let retried = app
+        .post(&format!("/api/runs/{id}/retry"), &json!({}))
+        .await
+        .assert_status(202)
+        .json();
+    assert_eq!(retried["retry_of"], failed["id"]);
+    assert_eq!(retried["input"], failed["input"]);
+    assert_ne!(retried["id"], failed["id"]);
+    let done = app.run_finished(retried["id"].as_str().unwrap()).await;
+    assert_eq!(done["status"], "succeeded", "{done}");
+    assert_eq!(done["retry_of"], failed["id"]);
+    let original = app.get(&format!("/api/runs/{id}")).await.json();
+    assert_eq!(
+        original["status"], "failed",
+        "the original is left as it was"
+    );
+}
+
 async fn runs_are_listed_newest_first_with_filters(backend: Backend) {
     let openai = fakes::openai::start().await;
     openai.push_replies([
@@ -628,6 +666,7 @@ db_tests!(
     runaway_templates_are_422_with_the_reason,
     status_only_moves_forward,
     runs_left_unfinished_by_a_stop_run_again_after_the_restart,
+    a_retry_repeats_a_run_with_its_input_and_links_it,
     runs_a_crash_left_unfinished_are_executed_at_the_next_start,
     runs_are_listed_newest_first_with_filters,
 );

@@ -19,6 +19,7 @@ mod playground;
 mod providers;
 mod reconnect;
 mod tasks;
+mod workers;
 
 use agentry_tests::TestApp;
 use driver::{Browser, Text};

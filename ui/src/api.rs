@@ -5,8 +5,9 @@ use std::fmt;
 
 use contracts::{
     Agent, Assignment, CreateAgent, CreateAssignment, CreateProvider, CreateRun, CreateTask,
-    FieldError, Page, Problem, ProblemCode, Provider, Run, RunEvent, RunQuery, Task, TaskSummary,
-    UpdateAgent, UpdateProvider, UpdateTask,
+    CreateWorkerToken, CreatedWorkerToken, FieldError, Page, Pool, Problem, ProblemCode, Provider,
+    Run, RunEvent, RunQuery, Task, TaskSummary, UpdateAgent, UpdateProvider, UpdateTask,
+    UpdateWorker, Worker,
 };
 use gloo_net::http::{Request, RequestBuilder, Response};
 use leptos::prelude::*;
@@ -306,6 +307,9 @@ pub async fn list_runs(query: &RunQuery) -> Result<Page<Run>, ApiError> {
     if let Some(id) = query.task_id {
         params.push(("task_id", id.to_string()));
     }
+    if let Some(id) = query.worker_id {
+        params.push(("worker_id", id.to_string()));
+    }
     if let Some(status) = query.status {
         params.push(("status", status.as_str().to_owned()));
     }
@@ -329,4 +333,34 @@ pub async fn run_events(id: Uuid) -> Result<Vec<RunEvent>, ApiError> {
 
 pub async fn cancel_run(id: Uuid) -> Result<Run, ApiError> {
     json(Request::post(&format!("/api/runs/{id}/cancel")), None).await
+}
+
+/// A new run with the same input, linked to `id`.
+pub async fn retry_run(id: Uuid) -> Result<Run, ApiError> {
+    json(Request::post(&format!("/api/runs/{id}/retry")), None).await
+}
+
+// Workers
+
+pub async fn list_workers() -> Result<Vec<Worker>, ApiError> {
+    json(get("/api/workers"), None).await
+}
+
+pub async fn update_worker(id: Uuid, input: &UpdateWorker) -> Result<Worker, ApiError> {
+    json(Request::patch(&format!("/api/workers/{id}")), body(input)?).await
+}
+
+/// Revokes a remote worker.
+pub async fn delete_worker(id: Uuid) -> Result<(), ApiError> {
+    empty(Request::delete(&format!("/api/workers/{id}"))).await
+}
+
+pub async fn pool() -> Result<Pool, ApiError> {
+    json(get("/api/workers/pool"), None).await
+}
+
+pub async fn create_worker_token(
+    input: &CreateWorkerToken,
+) -> Result<CreatedWorkerToken, ApiError> {
+    json(Request::post("/api/worker-tokens"), body(input)?).await
 }

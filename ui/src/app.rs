@@ -1,10 +1,14 @@
-//! The application shell: header with the live-connection indicator, the section tabs
-//! (URL-addressed), the error banner, the token dialog and the page of the active section.
+//! The application shell: header with the top navigation (Agents, Workers, Runs), the live
+//! pool status and the live-connection indicator; the Agents section's tabs (URL-addressed);
+//! the error banner, the token dialog and the page of the active section.
 
 use leptos::prelude::*;
 
+use crate::components::PoolStatus;
 use crate::components::{Banner, ErrorBanner, TokenDialog};
-use crate::pages::{AgentsPage, PlaygroundPage, ProvidersPage, TasksPage};
+use crate::pages::{
+    AgentsPage, AllRunsPage, PlaygroundPage, ProvidersPage, TasksPage, WorkersPage,
+};
 use crate::router::{Page, Route, link, use_route};
 use crate::ws::{self, Status};
 
@@ -16,6 +20,8 @@ fn label(route: Route) -> &'static str {
         Route::Agents | Route::Playground { .. } => "Agents",
         Route::Tasks => "Tasks",
         Route::Providers => "Providers",
+        Route::Workers => "Workers",
+        Route::Runs => "Runs",
     }
 }
 
@@ -25,6 +31,20 @@ fn tab_id(route: Route) -> &'static str {
         Route::Agents | Route::Playground { .. } => "tab-agents",
         Route::Tasks => "tab-tasks",
         Route::Providers => "tab-providers",
+        Route::Workers => "tab-workers",
+        Route::Runs => "tab-runs",
+    }
+}
+
+/// The top-level sections in the header.
+const SECTIONS: [Route; 3] = [Route::Agents, Route::Workers, Route::Runs];
+
+/// DOM id of a section's link in the header.
+fn section_id(section: Route) -> &'static str {
+    match section {
+        Route::Workers => "nav-workers",
+        Route::Runs => "nav-runs",
+        _ => "nav-agents",
     }
 }
 
@@ -57,27 +77,47 @@ pub fn App() -> impl IntoView {
     let banner = Banner::provide();
     ws::start();
 
-    let tabs = Route::ALL
-        .into_iter()
-        .map(|tab| {
-            let selected = move || {
-                if route.get().tab() == tab {
-                    "true"
-                } else {
-                    "false"
+    let tabs = move || {
+        Route::ALL
+            .into_iter()
+            .map(|tab| {
+                let selected = move || {
+                    if route.get().tab() == tab {
+                        "true"
+                    } else {
+                        "false"
+                    }
+                };
+                view! {
+                    <a
+                        href=tab.path()
+                        role="tab"
+                        id=tab_id(tab)
+                        class="tab"
+                        aria-controls=PANEL_ID
+                        aria-selected=selected
+                        on:click=link(route, tab)
+                    >
+                        {label(tab)}
+                    </a>
                 }
-            };
+            })
+            .collect_view()
+    };
+
+    let sections = SECTIONS
+        .into_iter()
+        .map(|section| {
+            let current = move || (route.get().section() == section).then_some("page");
             view! {
                 <a
-                    href=tab.path()
-                    role="tab"
-                    id=tab_id(tab)
-                    class="tab"
-                    aria-controls=PANEL_ID
-                    aria-selected=selected
-                    on:click=link(route, tab)
+                    href=section.path()
+                    id=section_id(section)
+                    class="top-nav-item"
+                    aria-current=current
+                    on:click=link(route, section)
                 >
-                    {label(tab)}
+                    {label(section)}
                 </a>
             }
         })
@@ -87,13 +127,16 @@ pub fn App() -> impl IntoView {
         <header class="app-header">
             <a class="brand" href="/agents">"Agentry"</a>
             <nav class="top-nav" aria-label="Main">
-                <a href="/agents" class="top-nav-item" aria-current="page">"Agents"</a>
+                {sections}
             </nav>
+            <PoolStatus />
             <ConnectionStatus />
         </header>
-        <nav class="tabs" role="tablist" aria-label="Sections">
-            {tabs}
-        </nav>
+        <Show when=move || route.get().section() == Route::Agents>
+            <nav class="tabs" role="tablist" aria-label="Sections">
+                {tabs()}
+            </nav>
+        </Show>
         <ErrorBanner banner=banner />
         <main
             class="panel"
@@ -105,6 +148,8 @@ pub fn App() -> impl IntoView {
                 Page::Agents => view! { <AgentsPage /> }.into_any(),
                 Page::Tasks => view! { <TasksPage /> }.into_any(),
                 Page::Providers => view! { <ProvidersPage /> }.into_any(),
+                Page::Workers => view! { <WorkersPage /> }.into_any(),
+                Page::Runs => view! { <AllRunsPage /> }.into_any(),
                 Page::Playground(agent) => view! { <PlaygroundPage agent_id=agent /> }.into_any(),
             }}
         </main>

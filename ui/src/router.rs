@@ -11,6 +11,10 @@ pub enum Route {
     Agents,
     Tasks,
     Providers,
+    /// `/workers`: the built-in and remote workers, and adding one.
+    Workers,
+    /// `/runs`: every run across agents.
+    Runs,
     /// `/agents/{agent}/run?task=…&run=…`: run a task with an agent, see a run and the
     /// agent's run history.
     Playground {
@@ -27,6 +31,8 @@ pub enum Page {
     Agents,
     Tasks,
     Providers,
+    Workers,
+    Runs,
     Playground(Uuid),
 }
 
@@ -39,6 +45,8 @@ impl Route {
             Self::Agents => "/agents".to_owned(),
             Self::Tasks => "/tasks".to_owned(),
             Self::Providers => "/providers".to_owned(),
+            Self::Workers => "/workers".to_owned(),
+            Self::Runs => "/runs".to_owned(),
             Self::Playground { agent, task, run } => {
                 let mut query = Vec::new();
                 if let Some(task) = task {
@@ -57,6 +65,16 @@ impl Route {
         }
     }
 
+    /// The top-level section a route belongs to: Agents (with its Agents, Tasks and
+    /// Providers tabs), Workers or Runs.
+    pub fn section(self) -> Self {
+        match self {
+            Self::Workers => Self::Workers,
+            Self::Runs => Self::Runs,
+            _ => Self::Agents,
+        }
+    }
+
     /// The section tab this route belongs to (the playground is part of Agents).
     pub fn tab(self) -> Self {
         match self {
@@ -70,6 +88,8 @@ impl Route {
             Self::Agents => Page::Agents,
             Self::Tasks => Page::Tasks,
             Self::Providers => Page::Providers,
+            Self::Workers => Page::Workers,
+            Self::Runs => Page::Runs,
             Self::Playground { agent, .. } => Page::Playground(agent),
         }
     }
@@ -80,6 +100,8 @@ impl Route {
             "" | "/agents" => return Some(Self::Agents),
             "/tasks" => return Some(Self::Tasks),
             "/providers" => return Some(Self::Providers),
+            "/workers" => return Some(Self::Workers),
+            "/runs" => return Some(Self::Runs),
             _ => {}
         }
         let agent = path

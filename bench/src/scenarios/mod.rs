@@ -5,6 +5,7 @@ pub mod crud;
 pub mod fanout;
 pub mod memory;
 pub mod overhead;
+pub mod queue;
 pub mod soak;
 pub mod ws;
 

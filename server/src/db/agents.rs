@@ -19,6 +19,7 @@ pub struct Model {
     pub max_tokens: Option<i32>,
     pub max_retries: i32,
     pub timeout_secs: i32,
+    pub queue_timeout_secs: i32,
     pub revision: i64,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
@@ -81,6 +82,10 @@ pub async fn update(db: &impl ConnectionTrait, model: Model) -> Result<Option<Mo
         .col_expr(Column::MaxTokens, Expr::value(model.max_tokens))
         .col_expr(Column::MaxRetries, Expr::value(model.max_retries))
         .col_expr(Column::TimeoutSecs, Expr::value(model.timeout_secs))
+        .col_expr(
+            Column::QueueTimeoutSecs,
+            Expr::value(model.queue_timeout_secs),
+        )
         .col_expr(Column::Revision, Expr::col(Column::Revision).add(1))
         .col_expr(Column::UpdatedAt, Expr::value(model.updated_at))
         .filter(Column::Id.eq(model.id))

@@ -11,7 +11,7 @@ use chrono::{DateTime, Utc};
 use contracts::RunStatus;
 use sea_orm::entity::prelude::*;
 use sea_orm::sea_query::{LockBehavior, LockType, Query};
-use sea_orm::{ConnectionTrait, DbErr, ExprTrait, QuerySelect};
+use sea_orm::{ConnectionTrait, DbErr, ExprTrait};
 
 use super::Wire;
 use super::runs::{Finish, finishing, run};
@@ -282,15 +282,30 @@ pub async fn fail_jobless(
 }
 
 /// Queued runs whose queue deadline passed by `now` (no worker took them in time).
-pub async fn overdue(db: &impl ConnectionTrait, now: DateTime<Utc>) -> Result<Vec<Uuid>, DbErr> {
+pub async fn overdue(
+    db: &impl ConnectionTrait,
+    now: DateTime<Utc>,
+) -> Result<Vec<run::Model>, DbErr> {
     run::Entity::find()
-        .select_only()
-        .column(run::Column::Id)
         .filter(run::Column::Status.eq(Wire(RunStatus::Queued)))
         .filter(run::Column::QueueDeadline.lt(now))
-        .into_tuple()
         .all(db)
         .await
+}
+
+/// A run queued again waits its full queue timeout anew: its deadline moves to `deadline`.
+pub async fn reset_deadline(
+    db: &impl ConnectionTrait,
+    run_id: Uuid,
+    deadline: DateTime<Utc>,
+) -> Result<(), DbErr> {
+    run::Entity::update_many()
+        .col_expr(run::Column::QueueDeadline, Expr::value(Some(deadline)))
+        .filter(run::Column::Id.eq(run_id))
+        .filter(run::Column::Status.eq(Wire(RunStatus::Queued)))
+        .exec(db)
+        .await?;
+    Ok(())
 }
 
 /// Ends a queued run whose deadline passed as failed with `error`; `None` when it is no longer

@@ -52,6 +52,8 @@ pub mod run {
         pub assigned_at: Option<DateTimeUtc>,
         /// A queued run still waiting then fails: no worker took it in time.
         pub queue_deadline: Option<DateTimeUtc>,
+        /// The run this one repeats (`POST /api/runs/{id}/retry`).
+        pub retry_of: Option<Uuid>,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
@@ -107,6 +109,7 @@ impl run::Model {
             created_at: self.created_at,
             queued_at: self.queued_at.unwrap_or(self.created_at),
             assigned_at: self.assigned_at,
+            retry_of: self.retry_of,
             started_at: self.started_at,
             finished_at: self.finished_at,
         })

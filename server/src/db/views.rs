@@ -83,6 +83,7 @@ pub fn assemble_agent(
         max_tokens: agent.max_tokens.and_then(|v| u32::try_from(v).ok()),
         max_retries: u32::try_from(agent.max_retries).unwrap_or(0),
         timeout_secs: u32::try_from(agent.timeout_secs).unwrap_or(0),
+        queue_timeout_secs: u32::try_from(agent.queue_timeout_secs).unwrap_or(0),
         tasks,
         revision: to_u64(agent.revision),
         created_at: agent.created_at,

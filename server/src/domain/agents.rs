@@ -4,7 +4,7 @@ use contracts::CreateAgent;
 
 use contracts::rules::{
     MAX_DESCRIPTION_CHARS, MAX_MAX_TOKENS, MAX_MODEL_CHARS, MAX_NAME_CHARS, MAX_PROMPT_CHARS,
-    MAX_RETRIES, MAX_TEMPERATURE, MAX_TIMEOUT_SECS,
+    MAX_QUEUE_TIMEOUT_SECS, MAX_RETRIES, MAX_TEMPERATURE, MAX_TIMEOUT_SECS,
 };
 
 use crate::prompt::UserPrompt;
@@ -60,6 +60,12 @@ pub fn validate(mut input: CreateAgent) -> Result<CreateAgent, Invalid> {
         problems.add(
             "/timeout_secs",
             format!("must be between 1 and {MAX_TIMEOUT_SECS}"),
+        );
+    }
+    if input.queue_timeout_secs == 0 || input.queue_timeout_secs > MAX_QUEUE_TIMEOUT_SECS {
+        problems.add(
+            "/queue_timeout_secs",
+            format!("must be between 1 and {MAX_QUEUE_TIMEOUT_SECS}"),
         );
     }
     problems.finish(input)

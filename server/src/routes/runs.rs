@@ -1,5 +1,5 @@
 //! Runs: start one (`POST /api/agents/{agent_id}/tasks/{task_id}/runs`), list, read, read its
-//! events, cancel.
+//! events, cancel, retry.
 
 use axum::Json;
 use axum::extract::State;
@@ -23,6 +23,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(get_run))
         .routes(routes!(run_events))
         .routes(routes!(cancel_run))
+        .routes(routes!(retry_run))
 }
 
 /// Runs a task with an agent. The input is checked against the task's request schema first
@@ -123,4 +124,26 @@ async fn cancel_run(
     ApiPath(id): ApiPath<Uuid>,
 ) -> Result<(StatusCode, Json<Run>), ApiError> {
     Ok((StatusCode::ACCEPTED, Json(runs.cancel(id).await?)))
+}
+
+/// Starts a new run with the same input, agent and task as run `id`, linked to it
+/// (`retry_of`), and answers at once with the queued run.
+#[utoipa::path(post, path = "/api/runs/{id}/retry", tag = "runs",
+    params(("id" = Uuid, Path, description = "Run id")),
+    security((), ("bearer" = [])),
+    responses(
+        (status = 202, description = "Queued", body = Run,
+            headers(("Location" = String, description = "URL of the new run"))),
+        (status = 404, description = "No run with this id, or its agent or task is gone", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The task is no longer assigned to the agent, or the agent cannot run", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "The input no longer matches the task's request schema", body = Problem, content_type = "application/problem+json"),
+        Auth,
+    ))]
+async fn retry_run(
+    State(runs): State<Runs>,
+    ApiPath(id): ApiPath<Uuid>,
+) -> Result<Response, ApiError> {
+    let run = runs.retry(id).await?;
+    let location = [(header::LOCATION, format!("/api/runs/{}", run.id))];
+    Ok((StatusCode::ACCEPTED, location, Json(run)).into_response())
 }

@@ -206,6 +206,7 @@ fn to_row(
             .map(|v| i32::try_from(v).unwrap_or(i32::MAX)),
         max_retries: i32::try_from(input.max_retries).unwrap_or(i32::MAX),
         timeout_secs: i32::try_from(input.timeout_secs).unwrap_or(i32::MAX),
+        queue_timeout_secs: i32::try_from(input.queue_timeout_secs).unwrap_or(i32::MAX),
         revision,
         created_at,
         updated_at,

@@ -22,9 +22,9 @@ use crate::services::Runs;
 use crate::services::runs::Live;
 
 /// Default and bounds of a registration token's lifetime.
-const DEFAULT_TTL_SECS: u64 = 3600;
-const MIN_TTL_SECS: u64 = 60;
-const MAX_TTL_SECS: u64 = 30 * 24 * 3600;
+const DEFAULT_TTL_SECS: u32 = 3600;
+const MIN_TTL_SECS: u32 = 60;
+const MAX_TTL_SECS: u32 = 30 * 24 * 3600;
 const MAX_NOTE_CHARS: usize = 200;
 const MAX_NAME_CHARS: usize = 64;
 /// Runs listed on a worker's detail.
@@ -96,7 +96,7 @@ impl Workers {
             id: new_id(),
             token_hash: credentials::hash(&token),
             note: note.trim().to_owned(),
-            expires_at: crate::db::queue::after(created, Duration::from_secs(ttl)),
+            expires_at: crate::db::queue::after(created, Duration::from_secs(u64::from(ttl))),
             used_at: None,
             worker_id: None,
             created_at: created,

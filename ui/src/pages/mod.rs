@@ -5,11 +5,14 @@ mod playground;
 mod providers;
 mod runs;
 mod tasks;
+mod workers;
 
 pub use agents::AgentsPage;
 pub use playground::PlaygroundPage;
 pub use providers::ProvidersPage;
+pub use runs::AllRunsPage;
 pub use tasks::TasksPage;
+pub use workers::WorkersPage;
 
 use contracts::FieldError;
 use leptos::prelude::*;

@@ -255,9 +255,14 @@ impl Inner {
             Err(err) => tracing::error!(error = %err, "cannot expire leases"),
         }
         match queue::overdue(&self.db, at).await {
-            Ok(ids) => {
-                for id in ids {
-                    let error = self.no_worker_reason();
+            Ok(rows) => {
+                for row in rows {
+                    let id = row.id;
+                    let waited = match (row.queue_deadline, row.queued_at) {
+                        (Some(deadline), Some(queued)) => (deadline - queued).num_seconds(),
+                        _ => 0,
+                    };
+                    let error = self.no_worker_reason(waited);
                     match queue::fail_overdue(&self.db, id, at, error).await {
                         Ok(Some(row)) => {
                             self.event(id, RunEventKind::Status, status_data(RunStatus::Failed))
@@ -277,8 +282,7 @@ impl Inner {
     }
 
     /// Why a run waited in vain.
-    fn no_worker_reason(&self) -> String {
-        let timeout = self.settings.queue_timeout.as_secs();
+    fn no_worker_reason(&self, timeout: i64) -> String {
         let fleet = self.fleet.lock();
         if fleet.online() == 0 {
             format!(
@@ -294,8 +298,15 @@ impl Inner {
         }
     }
 
-    /// Records and publishes a run put back in the queue.
+    /// Records and publishes a run put back in the queue; it waits its whole queue timeout
+    /// again.
     pub(super) async fn requeued(&self, row: &run::Model, why: &str) {
+        if let (Some(deadline), Some(queued)) = (row.queue_deadline, row.queued_at) {
+            let timeout = deadline.signed_duration_since(row.created_at);
+            if let Err(err) = queue::reset_deadline(&self.db, row.id, queued + timeout).await {
+                tracing::warn!(error = %err, "queue deadline not reset");
+            }
+        }
         self.event(
             row.id,
             RunEventKind::Status,

@@ -236,6 +236,31 @@ impl Runs {
         task_id: Uuid,
         body: CreateRun,
     ) -> Result<Created, Error> {
+        self.enqueue(agent_id, task_id, body, None).await
+    }
+
+    /// Starts a new run with the input of run `id`, by the same agent and task, linked to it
+    /// (`retry_of`); answers at once with the queued run.
+    #[tracing::instrument(name = "runs.retry", skip_all, fields(run.id = %id))]
+    pub async fn retry(&self, id: Uuid) -> Result<Run, Error> {
+        let original = self.inner.find(id).await?;
+        let body = CreateRun {
+            input: original.input,
+            mode: RunMode::Async,
+        };
+        let created = self
+            .enqueue(original.agent_id, original.task_id, body, Some(id))
+            .await?;
+        Ok(created.run)
+    }
+
+    async fn enqueue(
+        &self,
+        agent_id: Uuid,
+        task_id: Uuid,
+        body: CreateRun,
+        retry_of: Option<Uuid>,
+    ) -> Result<Created, Error> {
         let inner = &self.inner;
         let runnable = inner.runnable(agent_id, task_id).await?;
         let mut problems = Problems::new();
@@ -282,7 +307,8 @@ impl Runs {
             deliveries: 0,
             queued_at: Some(created),
             assigned_at: None,
-            queue_deadline: Some(queue::after(created, inner.settings.queue_timeout)),
+            queue_deadline: Some(queue::after(created, runnable.queue_timeout)),
+            retry_of,
         };
         // Registered first: the run may finish before the insert returns.
         let finished = (body.mode == RunMode::Sync).then(|| inner.wait_for(id));

@@ -65,6 +65,8 @@ pub struct RunnableAgent {
     pub max_tokens: Option<u32>,
     pub max_retries: u32,
     pub timeout: Duration,
+    /// How long a run waits in the queue for a worker.
+    pub queue_timeout: Duration,
     pub snapshot: RunSnapshot,
 }
 
@@ -153,6 +155,9 @@ impl RunnableAgent {
             max_tokens,
             max_retries,
             timeout: Duration::from_secs(u64::from(timeout_secs)),
+            queue_timeout: Duration::from_secs(
+                u64::try_from(agent.queue_timeout_secs).unwrap_or(1).max(1),
+            ),
             snapshot: RunSnapshot {
                 agent_id: agent.id,
                 agent_name: agent.name.clone(),
@@ -274,6 +279,7 @@ mod tests {
             max_tokens: None,
             max_retries: 1,
             timeout_secs: 5,
+            queue_timeout_secs: 300,
             revision,
             created_at: now,
             updated_at: now,

@@ -23,6 +23,7 @@ const CLAIMED: &[&str] = &[
     "/max_tokens",
     "/max_retries",
     "/timeout_secs",
+    "/queue_timeout_secs",
 ];
 
 /// Parses an optional number field, recording a field error when it is not a number.
@@ -69,6 +70,12 @@ pub(super) fn AgentForm(
             .map_or(defaults::TIMEOUT_SECS, |a| a.timeout_secs)
             .to_string(),
     );
+    let queue_timeout = RwSignal::new(
+        existing
+            .as_ref()
+            .map_or(defaults::QUEUE_TIMEOUT_SECS, |a| a.queue_timeout_secs)
+            .to_string(),
+    );
     // The agent's provider may be soft-deleted: keep it selectable so saving does not move it.
     let current_provider = existing.as_ref().map(|a| a.provider.clone());
     let provider_id = RwSignal::new(existing.as_ref().map(|a| a.provider_id));
@@ -93,6 +100,11 @@ pub(super) fn AgentForm(
         let max_tokens = number::<u32>(&max_tokens.get_untracked(), "/max_tokens", &mut local);
         let max_retries = number::<u32>(&max_retries.get_untracked(), "/max_retries", &mut local);
         let timeout_secs = number::<u32>(&timeout.get_untracked(), "/timeout_secs", &mut local);
+        let queue_timeout_secs = number::<u32>(
+            &queue_timeout.get_untracked(),
+            "/queue_timeout_secs",
+            &mut local,
+        );
         let Some(provider_id) = provider_id.get_untracked() else {
             local.push(FieldError {
                 path: "/provider_id".into(),
@@ -118,6 +130,7 @@ pub(super) fn AgentForm(
             max_tokens,
             max_retries: max_retries.unwrap_or(defaults::MAX_RETRIES),
             timeout_secs: timeout_secs.unwrap_or(defaults::TIMEOUT_SECS),
+            queue_timeout_secs: queue_timeout_secs.unwrap_or(defaults::QUEUE_TIMEOUT_SECS),
         };
         saving.set(true);
         spawn_local(async move {
@@ -230,6 +243,9 @@ pub(super) fn AgentForm(
                 <NumberField id="agent-max-retries" label="Max retries" value=max_retries errors=errors path="/max_retries" step="1" placeholder="2" />
                 <NumberField id="agent-timeout" label="Timeout (s)" value=timeout errors=errors path="/timeout_secs" step="1" placeholder="120" />
             </div>
+            <div class="field-row field-row-4">
+                <NumberField id="agent-queue-timeout" label="Queue timeout (s)" value=queue_timeout errors=errors path="/queue_timeout_secs" step="1" placeholder="300" />
+            </div>
             <div class="actions">
                 <button type="submit" id="agent-save" class="btn btn-primary" disabled=move || saving.get()>
                     {move || if saving.get() { "Saving…" } else { "Save agent" }}
@@ -274,4 +290,5 @@ fn NumberField(
 mod defaults {
     pub const MAX_RETRIES: u32 = 2;
     pub const TIMEOUT_SECS: u32 = 120;
+    pub const QUEUE_TIMEOUT_SECS: u32 = 300;
 }

@@ -2,9 +2,11 @@
 //! list, both fetched over REST and kept current by WebSocket topic `runs`. This file holds
 //! the state and formatting; `detail` and `history` hold the views.
 
+mod all;
 mod detail;
 mod history;
 
+pub use all::AllRunsPage;
 pub use detail::RunDetail;
 pub use history::RunHistory;
 
@@ -29,7 +31,7 @@ const HISTORY_LIMIT: u64 = 50;
 /// (a worker lost the run and it was queued again) is further along than an earlier one, and
 /// within a delivery status moves forward and attempts only grow. A copy of a run never
 /// replaces one that is further along (a late HTTP answer must not undo a WebSocket update).
-fn progress(run: &Run) -> (bool, u32, u8, u32) {
+pub(crate) fn progress(run: &Run) -> (bool, u32, u8, u32) {
     let stage = match run.status {
         RunStatus::Queued => 0,
         RunStatus::Assigned => 1,
@@ -269,7 +271,7 @@ fn js_date(millis: i64) -> js_sys::Date {
 }
 
 /// A date and time in the browser's locale and time zone.
-fn local_time(millis: i64) -> String {
+pub(crate) fn local_time(millis: i64) -> String {
     String::from(js_date(millis).to_locale_string("default", &wasm_bindgen::JsValue::UNDEFINED))
 }
 
@@ -278,7 +280,7 @@ fn local_clock(millis: i64) -> String {
     String::from(js_date(millis).to_locale_time_string("default"))
 }
 
-fn duration(ms: u64) -> String {
+pub(crate) fn duration(ms: u64) -> String {
     if ms < 1_000 {
         format!("{ms} ms")
     } else {
@@ -290,6 +292,6 @@ fn pretty(value: &Value) -> String {
     serde_json::to_string_pretty(value).unwrap_or_default()
 }
 
-fn badge_class(status: RunStatus) -> String {
+pub(crate) fn badge_class(status: RunStatus) -> String {
     format!("badge badge-run-{}", status.as_str())
 }

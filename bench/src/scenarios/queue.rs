@@ -1,0 +1,246 @@
+//! Queue throughput: a burst of async runs (`mode: "async"`, answered 202 at once) against the
+//! instant stub, executed by the built-in worker — or, with it disabled, by one remote
+//! `agentry worker` over loopback WebSocket. Measured from the runs the server stored: how
+//! fast the burst was submitted, how fast it was executed (first submit → last finished),
+//! and per run enqueue → assign (`assigned_at - queued_at`) and enqueue → result
+//! (`finished_at - created_at`).
+
+use std::path::Path;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use reqwest::{Client, StatusCode};
+use serde::Serialize;
+use serde_json::{Value, json};
+
+use crate::fixtures::{self, Runnable};
+use crate::load::{self, Bound, Request, Summary};
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Queue {
+    /// "built-in" or "remote (WebSocket)".
+    pub worker: String,
+    pub database: String,
+    pub runs: u64,
+    /// Submitting the burst (202 answers), closed loop.
+    pub submit: Summary,
+    /// Runs finished per second, first submit → last finished.
+    pub executed_per_sec: f64,
+    pub enqueue_to_assign: Percentiles,
+    pub enqueue_to_result: Percentiles,
+    /// Runs that did not succeed.
+    pub failed: u64,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Percentiles {
+    pub p50_ms: f64,
+    pub p99_ms: f64,
+    pub max_ms: f64,
+}
+
+impl Percentiles {
+    fn of(mut samples: Vec<f64>) -> Percentiles {
+        samples.sort_by(f64::total_cmp);
+        let at = |q: f64| {
+            let i = ((samples.len() as f64 - 1.0) * q).round() as usize;
+            samples.get(i).copied().unwrap_or(0.0)
+        };
+        Percentiles {
+            p50_ms: at(0.50),
+            p99_ms: at(0.99),
+            max_ms: samples.last().copied().unwrap_or(0.0),
+        }
+    }
+}
+
+/// Submits `runs` async runs with `concurrency` clients and waits for all of them.
+pub async fn burst(
+    worker: &str,
+    database: &str,
+    client: &Client,
+    base: &str,
+    fixture: &Runnable,
+    runs: u64,
+    concurrency: u64,
+) -> anyhow::Result<Queue> {
+    let mut body = fixtures::run_input();
+    body["mode"] = json!("async");
+    let make = load::same(Request::post(
+        fixture.runs_url(base),
+        &body,
+        StatusCode::ACCEPTED,
+    ));
+    let began = Instant::now();
+    let submit = load::closed_loop(client, &make, concurrency, Bound::Requests(runs)).await?;
+    eprintln!("[queue] {worker} ({database}): submitted {}", submit.line());
+    let deadline = Instant::now() + Duration::from_secs(300);
+    loop {
+        let agent = &fixture.agent_id;
+        let unfinished = count(client, base, agent, "queued").await?
+            + count(client, base, agent, "assigned").await?
+            + count(client, base, agent, "running").await?;
+        if unfinished == 0 {
+            break;
+        }
+        anyhow::ensure!(
+            Instant::now() < deadline,
+            "{unfinished} runs still unfinished after 5 minutes"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let rows = all_runs(client, base, &fixture.agent_id).await?;
+    let time = |run: &Value, field: &str| {
+        run[field]
+            .as_str()
+            .and_then(|t| t.parse::<DateTime<Utc>>().ok())
+    };
+    let ms = |from: Option<DateTime<Utc>>, to: Option<DateTime<Utc>>| {
+        Some((to? - from?).num_microseconds()? as f64 / 1000.0)
+    };
+    let first = rows.iter().filter_map(|r| time(r, "created_at")).min();
+    let last = rows.iter().filter_map(|r| time(r, "finished_at")).max();
+    let span = ms(first, last).unwrap_or_else(|| began.elapsed().as_secs_f64() * 1000.0);
+    let assign: Vec<f64> = rows
+        .iter()
+        .filter_map(|r| ms(time(r, "queued_at"), time(r, "assigned_at")))
+        .collect();
+    let result: Vec<f64> = rows
+        .iter()
+        .filter_map(|r| ms(time(r, "created_at"), time(r, "finished_at")))
+        .collect();
+    let failed = rows.iter().filter(|r| r["status"] != "succeeded").count() as u64;
+    let queue = Queue {
+        worker: worker.to_owned(),
+        database: database.to_owned(),
+        runs: rows.len() as u64,
+        submit,
+        executed_per_sec: if span > 0.0 {
+            rows.len() as f64 / (span / 1000.0)
+        } else {
+            0.0
+        },
+        enqueue_to_assign: Percentiles::of(assign),
+        enqueue_to_result: Percentiles::of(result),
+        failed,
+    };
+    eprintln!(
+        "[queue] {worker} ({database}): {:.0} runs/s executed, assign p99 {:.2} ms, result p99 {:.2} ms, {} failed",
+        queue.executed_per_sec,
+        queue.enqueue_to_assign.p99_ms,
+        queue.enqueue_to_result.p99_ms,
+        queue.failed
+    );
+    Ok(queue)
+}
+
+async fn count(client: &Client, base: &str, agent: &str, status: &str) -> anyhow::Result<u64> {
+    let page: Value = client
+        .get(format!(
+            "{base}/api/runs?agent_id={agent}&status={status}&limit=1"
+        ))
+        .send()
+        .await?
+        .json()
+        .await?;
+    Ok(page["total"].as_u64().unwrap_or(0))
+}
+
+async fn all_runs(client: &Client, base: &str, agent: &str) -> anyhow::Result<Vec<Value>> {
+    let mut all = Vec::new();
+    loop {
+        let page: Value = client
+            .get(format!(
+                "{base}/api/runs?agent_id={agent}&limit=200&offset={}",
+                all.len()
+            ))
+            .send()
+            .await?
+            .json()
+            .await?;
+        let items = page["items"].as_array().cloned().unwrap_or_default();
+        let total = page["total"].as_u64().unwrap_or(0) as usize;
+        if items.is_empty() {
+            break;
+        }
+        all.extend(items);
+        if all.len() >= total {
+            break;
+        }
+    }
+    Ok(all)
+}
+
+/// Disables the built-in worker and starts one remote worker (the same binary) against the
+/// server; returns it once it is online.
+pub async fn remote_worker(
+    client: &Client,
+    base: &str,
+    binary: &Path,
+    dir: &Path,
+    slots: u32,
+) -> anyhow::Result<tokio::process::Child> {
+    let workers: Value = client
+        .get(format!("{base}/api/workers"))
+        .send()
+        .await?
+        .json()
+        .await?;
+    let builtin = workers
+        .as_array()
+        .and_then(|all| all.iter().find(|w| w["builtin"] == true))
+        .and_then(|w| w["id"].as_str())
+        .ok_or_else(|| anyhow::anyhow!("no built-in worker"))?
+        .to_owned();
+    client
+        .patch(format!("{base}/api/workers/{builtin}"))
+        .json(&json!({"enabled": false}))
+        .send()
+        .await?
+        .error_for_status()?;
+    let token: Value = client
+        .post(format!("{base}/api/worker-tokens"))
+        .json(&json!({}))
+        .send()
+        .await?
+        .json()
+        .await?;
+    let token = token["token"].as_str().unwrap_or_default().to_owned();
+    let child = tokio::process::Command::new(binary)
+        .args([
+            "worker", "--server", base, "--token", &token, "--name", "bench",
+        ])
+        .arg("--slots")
+        .arg(slots.to_string())
+        .arg("--data-dir")
+        .arg(dir)
+        .env_clear()
+        .env("AGENTRY_LOG", "warn")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()?;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let workers: Value = client
+            .get(format!("{base}/api/workers"))
+            .send()
+            .await?
+            .json()
+            .await?;
+        let online = workers.as_array().is_some_and(|all| {
+            all.iter()
+                .any(|w| w["name"] == "bench" && w["status"] == "online")
+        });
+        if online {
+            return Ok(child);
+        }
+        anyhow::ensure!(
+            Instant::now() < deadline,
+            "the remote worker never came online"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}

@@ -1,0 +1,233 @@
+//! Workers section: the built-in worker and every remote worker with live status, version,
+//! platform, address, slots in use, the runs each executes and when it was last seen;
+//! enable/disable, revoke (remote workers), and "Add worker", which creates a registration
+//! token and shows the command to run on the other machine.
+
+use contracts::{CreateWorkerToken, Topic, UpdateWorker, Worker, WorkerStatus};
+use leptos::prelude::*;
+use leptos::task::spawn_local;
+use uuid::Uuid;
+
+use crate::api;
+use crate::components::{Banner, ConfirmDelete, EmptyState, Loading};
+use crate::ws;
+
+#[component]
+pub fn WorkersPage() -> impl IntoView {
+    let workers = RwSignal::new(None::<Vec<Worker>>);
+    let banner = Banner::get();
+    let refetch = ws::refetch(Topic::Workers);
+    let reload = move || {
+        spawn_local(async move {
+            match api::list_workers().await {
+                Ok(list) => workers.set(Some(list)),
+                Err(e) => banner.show(format!("Could not load the workers: {e}")),
+            }
+        });
+    };
+    Effect::new(move |_| {
+        refetch.track();
+        reload();
+    });
+    // Any change to a worker (connected, disconnected, registered, revoked, switched):
+    // the list is small, so read it whole.
+    ws::on_event(Topic::Workers, move |_| reload());
+    let adding = RwSignal::new(false);
+
+    let list = move || match workers.get() {
+        None => view! { <Loading what="workers" /> }.into_any(),
+        Some(list) if list.is_empty() => view! {
+            <EmptyState title="No workers" hint="Add a worker to execute runs." />
+        }
+        .into_any(),
+        Some(list) => view! {
+            <div class="card-grid" data-testid="worker-list">
+                {list
+                    .into_iter()
+                    .map(|worker| view! { <WorkerCard worker=worker on_change=reload /> })
+                    .collect_view()}
+            </div>
+        }
+        .into_any(),
+    };
+    view! {
+        <div class="page-head">
+            <h2>"Workers"</h2>
+            <button
+                type="button"
+                id="worker-add"
+                class="btn btn-primary"
+                on:click=move |_| adding.set(true)
+            >
+                "Add worker"
+            </button>
+        </div>
+        <Show when=move || adding.get()>
+            <AddWorker on_close=move || adding.set(false) />
+        </Show>
+        {list}
+    }
+}
+
+fn status_label(status: WorkerStatus) -> &'static str {
+    match status {
+        WorkerStatus::Online => "online",
+        WorkerStatus::Unhealthy => "unhealthy",
+        WorkerStatus::Offline => "offline",
+        WorkerStatus::Disabled => "disabled",
+    }
+}
+
+#[component]
+fn WorkerCard(
+    worker: Worker,
+    on_change: impl Fn() + Copy + Send + Sync + 'static,
+) -> impl IntoView {
+    let banner = Banner::get();
+    let id: Uuid = worker.id;
+    let confirming = RwSignal::new(false);
+    let enabled = worker.enabled;
+    let toggle = move |_| {
+        spawn_local(async move {
+            let body = UpdateWorker {
+                enabled: Some(!enabled),
+                name: None,
+            };
+            match api::update_worker(id, &body).await {
+                Ok(_) => on_change(),
+                Err(e) => banner.show(format!("Could not switch the worker: {e}")),
+            }
+        });
+    };
+    let revoke = move || {
+        spawn_local(async move {
+            match api::delete_worker(id).await {
+                Ok(()) => on_change(),
+                Err(e) => banner.show(format!("Could not revoke the worker: {e}")),
+            }
+        });
+    };
+    let platform = match (&worker.os, &worker.arch) {
+        (Some(os), Some(arch)) => format!("{os}/{arch}"),
+        _ => "—".to_owned(),
+    };
+    let last_seen = worker.last_seen_at.map_or_else(
+        || "never".to_owned(),
+        |at| at.format("%Y-%m-%d %H:%M:%S UTC").to_string(),
+    );
+    let status = status_label(worker.status);
+    let runs = worker
+        .current_runs
+        .iter()
+        .map(|run| {
+            let short = run.simple().to_string();
+            view! { <li class="mono" data-testid="worker-run">{short[24..].to_owned()}</li> }
+        })
+        .collect_view();
+    let kind = if worker.builtin { "built-in" } else { "remote" };
+    view! {
+        <article class="card" data-testid="worker-card" data-worker=worker.name.clone()>
+            <header class="card-head">
+                <h3>{worker.name.clone()}</h3>
+                <span
+                    class=format!("badge badge-worker-{status}")
+                    data-testid="worker-status"
+                    data-status=status
+                >
+                    {status}
+                </span>
+            </header>
+            <dl class="facts">
+                <dt>"Kind"</dt><dd>{kind}</dd>
+                <dt>"Version"</dt><dd>{worker.version.clone().unwrap_or_else(|| "—".into())}</dd>
+                <dt>"Platform"</dt><dd>{platform}</dd>
+                <dt>"Address"</dt><dd>{worker.address.clone().filter(|a| !a.is_empty()).unwrap_or_else(|| "in-process".into())}</dd>
+                <dt>"Slots"</dt>
+                <dd data-testid="worker-slots">{format!("{} / {}", worker.slots_in_use, worker.slots)}</dd>
+                <dt>"Last seen"</dt><dd>{last_seen}</dd>
+            </dl>
+            <Show when=move || !worker.current_runs.is_empty()>
+                <p class="hint">"Executing:"</p>
+            </Show>
+            <ul class="run-ids">{runs}</ul>
+            <div class="actions">
+                <button type="button" class="btn" data-testid="worker-toggle" on:click=toggle>
+                    {if enabled { "Disable" } else { "Enable" }}
+                </button>
+                <Show when=move || !worker.builtin>
+                    <button
+                        type="button"
+                        class="btn btn-danger"
+                        data-testid="worker-revoke"
+                        on:click=move |_| confirming.set(true)
+                    >
+                        "Revoke"
+                    </button>
+                </Show>
+            </div>
+            <ConfirmDelete
+                open=confirming
+                text="Revoke this worker? Its connection closes, its runs go back to the queue and its key stops working.".to_owned()
+                confirm_label="Revoke"
+                on_confirm=revoke
+            />
+        </article>
+    }
+}
+
+/// Creates a registration token and shows the exact command to run on the other machine.
+#[component]
+fn AddWorker(on_close: impl Fn() + Copy + Send + Sync + 'static) -> impl IntoView {
+    let banner = Banner::get();
+    let command = RwSignal::new(None::<String>);
+    let copied = RwSignal::new(false);
+    spawn_local(async move {
+        let body = CreateWorkerToken {
+            ttl_secs: None,
+            note: Some("added from the web app".into()),
+        };
+        match api::create_worker_token(&body).await {
+            Ok(created) => {
+                let origin = web_sys::window()
+                    .and_then(|w| w.location().origin().ok())
+                    .unwrap_or_default();
+                command.set(Some(format!(
+                    "agentry worker --server {origin} --token {}",
+                    created.token
+                )));
+            }
+            Err(e) => banner.show(format!("Could not create a registration token: {e}")),
+        }
+    });
+    let copy = move |_| {
+        if let (Some(text), Some(window)) = (command.get_untracked(), web_sys::window()) {
+            let _promise = window.navigator().clipboard().write_text(&text);
+            copied.set(true);
+        }
+    };
+    view! {
+        <section class="card add-worker" data-testid="add-worker" aria-label="Add worker">
+            <h3>"Add a worker"</h3>
+            <p>
+                "Run this on the machine that should execute runs. The token registers one "
+                "worker, once, within an hour; the worker then keeps its own key."
+            </p>
+            {move || match command.get() {
+                None => view! { <Loading what="a registration token" /> }.into_any(),
+                Some(text) => view! {
+                    <pre class="command" data-testid="worker-command">{text}</pre>
+                    <div class="actions">
+                        <button type="button" class="btn btn-primary" data-testid="worker-command-copy" on:click=copy>
+                            {move || if copied.get() { "Copied" } else { "Copy" }}
+                        </button>
+                        <button type="button" class="btn" on:click=move |_| on_close()>"Close"</button>
+                    </div>
+                }
+                .into_any(),
+            }}
+            <p class="hint">
+                "The new worker appears below as soon as it connects. See docs/workers.md for a systemd unit."
+            </p>
+        </section>
+    }
+}
