@@ -1,7 +1,7 @@
 //! The run queue and the worker protocol, against the real server with the built-in worker
-//! off: scripted workers speak the protocol over the in-process transport and do exactly
-//! what a test needs (ignore an offer, answer late, report a result), so every lease and
-//! fencing rule is exercised on both databases.
+//! off: scripted workers speak the protocol and do exactly what a test needs (ignore an
+//! offer, answer late, report a result), so every lease and fencing rule is exercised on both
+//! databases — and the core exchanges over both transports (in-process and WebSocket).
 
 use std::time::Duration;
 
@@ -25,21 +25,61 @@ struct Scripted {
     link: WorkerLink,
 }
 
+/// How a scripted worker reaches the server.
+#[derive(Debug, Clone, Copy)]
+enum Transport {
+    InProcess,
+    WebSocket,
+}
+
+const TRANSPORTS: [Transport; 2] = [Transport::InProcess, Transport::WebSocket];
+
 impl Scripted {
-    /// Registers a worker named `name` and opens a session with `slots` slots.
+    /// Registers a worker named `name` and opens an in-process session with `slots` slots.
     async fn connect(app: &TestApp, name: &str, slots: u32) -> Scripted {
-        let db = agentry::db::connect::connect(&app.config.database_url())
-            .await
-            .unwrap();
-        let id = Uuid::now_v7();
-        workers::insert_remote(&db, id, name, None, agentry::domain::now())
-            .await
-            .unwrap();
-        db.close().await.unwrap();
-        let mut worker = Scripted {
-            id,
-            link: app.state.runs.attach(id),
+        Scripted::connect_over(app, Transport::InProcess, name, slots).await
+    }
+
+    /// Registers a worker and opens a session over `transport`: in-process (registered in
+    /// the database directly), or WebSocket (registered with a token, connected with its key
+    /// to `/api/workers/connect`, as `agentry worker` does).
+    async fn connect_over(app: &TestApp, transport: Transport, name: &str, slots: u32) -> Scripted {
+        let (id, link) = match transport {
+            Transport::InProcess => {
+                let db = agentry::db::connect::connect(&app.config.database_url())
+                    .await
+                    .unwrap();
+                let id = Uuid::now_v7();
+                workers::insert_remote(&db, id, name, None, agentry::domain::now())
+                    .await
+                    .unwrap();
+                db.close().await.unwrap();
+                (id, app.state.runs.attach(id))
+            }
+            Transport::WebSocket => {
+                let token = app.worker_token().await;
+                let registered = app
+                    .post(
+                        "/api/workers/register",
+                        &json!({"token": token, "name": name}),
+                    )
+                    .await
+                    .assert_status(201)
+                    .json();
+                let id: Uuid = registered["worker_id"].as_str().unwrap().parse().unwrap();
+                let key = registered["key"].as_str().unwrap().to_owned();
+                let url = agentry::worker::websocket::endpoint(&app.base_url, false).unwrap();
+                let connector = agentry::worker::websocket::WebSocket::new(
+                    url,
+                    key,
+                    agentry::background::Background::new(),
+                )
+                .unwrap();
+                use agentry::worker::transport::Connector as _;
+                (id, connector.connect().await.unwrap())
+            }
         };
+        let mut worker = Scripted { id, link };
         worker.send(WorkerMessage::Hello(hello(slots))).await;
         match worker.recv().await {
             ServerMessage::Welcome { worker_id, .. } => assert_eq!(worker_id, id),
@@ -159,9 +199,15 @@ async fn run(app: &TestApp, id: Uuid) -> Value {
 }
 
 async fn a_worker_executes_an_offer_it_accepts(backend: Backend) {
+    for transport in TRANSPORTS {
+        executes_an_accepted_offer_over(backend, transport).await;
+    }
+}
+
+async fn executes_an_accepted_offer_over(backend: Backend, transport: Transport) {
     let app = app_without_builtin(backend).await;
     let (_openai, url) = runs_url(&app).await;
-    let mut worker = Scripted::connect(&app, "w1", 1).await;
+    let mut worker = Scripted::connect_over(&app, transport, "w1", 1).await;
     let id = queue_async(&app, &url).await;
     let (run_id, lease_id) = match worker.recv().await {
         ServerMessage::Assign {
@@ -246,9 +292,15 @@ async fn offers_not_accepted_in_time_are_requeued_and_three_misses_make_a_worker
 }
 
 async fn a_result_under_a_lease_that_was_taken_back_is_refused(backend: Backend) {
+    for transport in TRANSPORTS {
+        refuses_a_stale_result_over(backend, transport).await;
+    }
+}
+
+async fn refuses_a_stale_result_over(backend: Backend, transport: Transport) {
     let app = app_without_builtin(backend).await;
     let (_openai, url) = runs_url(&app).await;
-    let mut slow = Scripted::connect(&app, "slow", 1).await;
+    let mut slow = Scripted::connect_over(&app, transport, "slow", 1).await;
     let id = queue_async(&app, &url).await;
     let (run_id, stale_lease) = slow.offer().await;
     slow.send(WorkerMessage::Accept {
@@ -258,7 +310,7 @@ async fn a_result_under_a_lease_that_was_taken_back_is_refused(backend: Backend)
     .await;
     // The slow worker never extends: its lease runs out, the run is queued again and goes
     // to the faster worker (more free slots; the slow one declines whatever it gets).
-    let mut fast = Scripted::connect(&app, "fast", 4).await;
+    let mut fast = Scripted::connect_over(&app, transport, "fast", 4).await;
     let (second, fresh_lease) = loop {
         tokio::select! {
             message = slow.recv() => match message {
@@ -302,9 +354,15 @@ async fn a_result_under_a_lease_that_was_taken_back_is_refused(backend: Backend)
 }
 
 async fn cancel_reaches_the_worker_holding_the_run(backend: Backend) {
+    for transport in TRANSPORTS {
+        cancels_over(backend, transport).await;
+    }
+}
+
+async fn cancels_over(backend: Backend, transport: Transport) {
     let app = app_without_builtin(backend).await;
     let (_openai, url) = runs_url(&app).await;
-    let mut worker = Scripted::connect(&app, "w", 1).await;
+    let mut worker = Scripted::connect_over(&app, transport, "w", 1).await;
     let id = queue_async(&app, &url).await;
     let (run_id, lease_id) = worker.offer().await;
     worker
@@ -382,6 +440,57 @@ async fn a_hello_in_another_protocol_is_rejected_with_the_reason(backend: Backen
     }
 }
 
+async fn a_worker_that_misses_two_heartbeats_is_offline_and_loses_its_runs(backend: Backend) {
+    let app = TestApp::spawn_with(backend, |c| {
+        c.builtin_worker = false;
+        c.queue.heartbeat = Duration::from_millis(200);
+        c.queue.lease = Duration::from_secs(1);
+        c.queue.sweep_interval = Duration::from_millis(50);
+    })
+    .await;
+    let (_openai, url) = runs_url(&app).await;
+    let mut silent = Scripted::connect(&app, "silent", 1).await;
+    let id = queue_async(&app, &url).await;
+    let (run_id, lease_id) = silent.offer().await;
+    silent
+        .send(WorkerMessage::Accept { run_id, lease_id })
+        .await;
+    // From now on it answers nothing: not even pings. The server ends the session.
+    let closed = tokio::time::timeout(WAIT, async {
+        while silent.link.rx.recv().await.is_some() {}
+    })
+    .await;
+    assert!(
+        closed.is_ok(),
+        "the session of a silent worker was never closed"
+    );
+    let workers = app.get("/api/workers").await.json();
+    let status = workers
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|w| w["name"] == "silent")
+        .map(|w| w["status"].clone());
+    assert_eq!(status, Some(json!("offline")), "{workers}");
+    // Its lease runs out and the run waits in the queue for another worker.
+    let deadline = std::time::Instant::now() + WAIT;
+    loop {
+        let stored = run(&app, id).await;
+        if stored["status"] == "queued" {
+            assert_eq!(stored["deliveries"], 1, "{stored}");
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "never requeued: {stored}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let mut next = Scripted::connect(&app, "next", 1).await;
+    let (again, _) = next.offer().await;
+    assert_eq!(again, id, "the requeued run goes to the next worker");
+}
+
 /// Two dispatchers claiming from one queue at once never get the same run (PostgreSQL:
 /// `FOR UPDATE SKIP LOCKED`; SQLite: one writer).
 async fn concurrent_claims_never_take_the_same_run(backend: Backend) {
@@ -439,5 +548,6 @@ db_tests!(
     cancel_reaches_the_worker_holding_the_run,
     without_an_enabled_worker_a_sync_run_fails_with_the_reason_after_the_queue_timeout,
     a_hello_in_another_protocol_is_rejected_with_the_reason,
+    a_worker_that_misses_two_heartbeats_is_offline_and_loses_its_runs,
     concurrent_claims_never_take_the_same_run,
 );

@@ -647,3 +647,31 @@ impl Journal for WorkerJournal {
         self.send(events, Some(progress));
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reconnect_backoff_is_capped_and_spreads_workers_out() {
+        for failures in 0..20 {
+            let window = BACKOFF_BASE
+                .saturating_mul(1 << failures.min(6))
+                .min(BACKOFF_CAP);
+            assert!(backoff(failures) <= window, "failures {failures}");
+        }
+        assert!(backoff(30) <= BACKOFF_CAP);
+        // 50 workers that lost the server at once, each after its fourth failure: full
+        // jitter spreads them over the 16 s window instead of one burst.
+        let delays: Vec<Duration> = (0..50).map(|_| backoff(4)).collect();
+        let (min, max) = (
+            delays.iter().min().copied().unwrap_or_default(),
+            delays.iter().max().copied().unwrap_or_default(),
+        );
+        assert!(max - min > Duration::from_secs(8), "{min:?}..{max:?}");
+        let mut seconds: Vec<u64> = delays.iter().map(Duration::as_secs).collect();
+        seconds.sort_unstable();
+        seconds.dedup();
+        assert!(seconds.len() >= 8, "spread over many seconds: {seconds:?}");
+    }
+}
