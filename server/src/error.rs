@@ -323,6 +323,7 @@ impl From<runs::Error> for ApiError {
             runs::Error::NotRunnable(err) => ApiError::AgentNotRunnable(err.to_string()),
             runs::Error::Invalid(invalid) => invalid.into(),
             runs::Error::Finished(status) => ApiError::RunFinished(status.as_str()),
+            runs::Error::RendererUnavailable(why) => ApiError::Unavailable(why),
             runs::Error::Db(err) => err.into(),
         }
     }

@@ -4,8 +4,8 @@
 
 use std::time::Instant;
 
-use agentry::prompt::Renderer;
 use agentry::prompt::helper::HELLO;
+use agentry::prompt::{RenderError, Renderer};
 use serde_json::json;
 
 fn renderer(helpers: usize) -> Renderer {
@@ -21,7 +21,10 @@ async fn renders_the_prompt_and_the_template_errors() {
         Ok("hi: [1, \"two\"]".to_owned())
     );
     let err = renderer.render("{{ missing }}", &input).await.unwrap_err();
-    assert!(err.contains("undefined"), "{err}");
+    assert!(
+        matches!(&err, RenderError::Template(why) if why.contains("undefined")),
+        "{err}"
+    );
     // Many renderings, concurrently, through two helpers.
     let many = (0..64).map(|i| {
         let renderer = &renderer;
@@ -51,7 +54,10 @@ async fn a_template_past_the_memory_limit_or_the_deadline_is_refused_and_the_nex
     ];
     for (template, reason) in table {
         let err = renderer.render(template, &input).await.unwrap_err();
-        assert!(err.contains(reason), "{template}: {err}");
+        assert!(
+            matches!(&err, RenderError::Template(why) if why.contains(reason)),
+            "{template}: {err}"
+        );
         assert_eq!(
             renderer.render("{{ items | length }}", &input).await,
             Ok("3".to_owned()),
@@ -120,7 +126,7 @@ async fn a_program_that_is_not_the_helper_is_refused_with_a_reason() {
         let renderer = Renderer::new(program.into(), 1);
         let err = renderer.render("{{ 1 }}", &json!({})).await.unwrap_err();
         assert!(
-            err.contains("the template renderer does not start"),
+            matches!(&err, RenderError::Unavailable(why) if why.contains("the template renderer does not start")),
             "{program}: {err}"
         );
     }

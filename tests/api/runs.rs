@@ -368,6 +368,26 @@ async fn a_template_variable_the_input_lacks_is_422(backend: Backend) {
     assert_eq!(app.get("/api/runs").await.json()["total"], 0);
 }
 
+/// A template renderer that cannot start is the server's problem: 503 with the reason,
+/// nothing stored, no model called.
+async fn a_renderer_that_does_not_start_is_503(backend: Backend) {
+    let openai = fakes::openai::start().await;
+    let app = TestApp::spawn_with(backend, |c| {
+        c.render_helper = Some("/nonexistent/agentry".into());
+    })
+    .await;
+    let url = on_openai(&app, &openai, json!({"user_prompt": "Classify {{ text }}"})).await;
+    let resp = app.post(&url, &input()).await;
+    resp.assert_problem(503, "unavailable");
+    assert!(
+        resp.text.contains("the template renderer does not start"),
+        "{}",
+        resp.text
+    );
+    assert_eq!(app.get("/api/runs").await.json()["total"], 0);
+    assert!(openai.requests().is_empty());
+}
+
 /// A template that loops for ever, writes without end, builds values until memory runs out or
 /// keeps the CPU busy is refused at start with the reason, and no model is called. Templates
 /// render in helper processes (a memory limit, a deadline): the server keeps answering, and
@@ -664,6 +684,7 @@ db_tests!(
     bad_input_is_422_and_stores_nothing,
     a_template_variable_the_input_lacks_is_422,
     runaway_templates_are_422_with_the_reason,
+    a_renderer_that_does_not_start_is_503,
     status_only_moves_forward,
     runs_left_unfinished_by_a_stop_run_again_after_the_restart,
     a_retry_repeats_a_run_with_its_input_and_links_it,

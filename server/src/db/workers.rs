@@ -39,6 +39,32 @@ pub async fn list(db: &impl ConnectionTrait) -> Result<Vec<Model>, DbErr> {
     Entity::find().order_by_asc(Column::Id).all(db).await
 }
 
+/// A new, enabled worker that has not connected yet.
+fn new_row(
+    id: Uuid,
+    name: &str,
+    builtin: bool,
+    key_hash: Option<String>,
+    slots: u32,
+    now: DateTimeUtc,
+) -> Model {
+    Model {
+        id,
+        name: name.to_owned(),
+        builtin,
+        enabled: true,
+        key_hash,
+        slots: i32::try_from(slots).unwrap_or(i32::MAX),
+        build: None,
+        os: None,
+        arch: None,
+        address: None,
+        last_seen_at: None,
+        created_at: now,
+        updated_at: now,
+    }
+}
+
 /// The built-in worker's row, created (enabled) on first start.
 pub async fn builtin(
     db: &impl ConnectionTrait,
@@ -53,25 +79,12 @@ pub async fn builtin(
     {
         return Ok(row);
     }
-    let row = Model {
-        id,
-        name: BUILTIN_NAME.to_owned(),
-        builtin: true,
-        enabled: true,
-        key_hash: None,
-        slots: i32::try_from(slots).unwrap_or(i32::MAX),
-        build: None,
-        os: None,
-        arch: None,
-        address: None,
-        last_seen_at: None,
-        created_at: now,
-        updated_at: now,
-    };
+    let row = new_row(id, BUILTIN_NAME, true, None, slots, now);
     super::insert_returning::<Entity>(db, ActiveModel::from(row)).await
 }
 
-/// Stores a remote worker (`key_hash`: SHA-256 of its key).
+/// Stores a remote worker (`key_hash`: SHA-256 of its key); its slots are known once it
+/// connects.
 pub async fn insert_remote(
     db: &impl ConnectionTrait,
     id: Uuid,
@@ -79,21 +92,7 @@ pub async fn insert_remote(
     key_hash: Option<String>,
     now: DateTimeUtc,
 ) -> Result<Model, DbErr> {
-    let row = Model {
-        id,
-        name: name.to_owned(),
-        builtin: false,
-        enabled: true,
-        key_hash,
-        slots: 0,
-        build: None,
-        os: None,
-        arch: None,
-        address: None,
-        last_seen_at: None,
-        created_at: now,
-        updated_at: now,
-    };
+    let row = new_row(id, name, false, key_hash, 0, now);
     super::insert_returning::<Entity>(db, ActiveModel::from(row)).await
 }
 

@@ -8,7 +8,7 @@
 pub mod helper;
 pub mod renderer;
 
-pub use renderer::Renderer;
+pub use renderer::{RenderError, Renderer};
 
 use std::fmt;
 use std::io;

@@ -51,42 +51,52 @@ impl Renderer {
             .collect()
     }
 
-    /// The prompt for `input`, or why there is none: the template's own error, or that it
-    /// took too long or too much memory.
-    pub async fn render(&self, template: &str, input: &Value) -> Result<String, String> {
+    /// The prompt for `input`, or why there is none: the template's own error, that it took
+    /// too long or too much memory, or that no helper could be started (the server's problem,
+    /// not the request's).
+    pub async fn render(&self, template: &str, input: &Value) -> Result<String, RenderError> {
         let mut request = serde_json::to_vec(&Request {
             template: template.into(),
             input: std::borrow::Cow::Borrowed(input),
         })
-        .map_err(|err| format!("cannot be rendered: {err}"))?;
+        .map_err(|err| RenderError::Template(format!("cannot be rendered: {err}")))?;
         request.push(b'\n');
-        let _slot = self
-            .slots
-            .acquire()
-            .await
-            .map_err(|_| "cannot be rendered: the server is stopping".to_owned())?;
+        let _slot = self.slots.acquire().await.map_err(|_| {
+            RenderError::Unavailable("the template renderer is stopping".to_owned())
+        })?;
         // A helper that died while idle (killed from outside) is replaced, not blamed.
         let idle = self.idle.lock().pop();
         let mut helper = match idle.and_then(|mut helper| helper.is_alive().then_some(helper)) {
             Some(helper) => helper,
             None => Helper::start(&self.program).await.map_err(|err| {
                 tracing::error!(program = %self.program.display(), "render helper: {err}");
-                format!("cannot be rendered: the template renderer does not start ({err})")
+                RenderError::Unavailable(format!("the template renderer does not start ({err})"))
             })?,
         };
         match tokio::time::timeout(RENDER_DEADLINE, helper.call(&request)).await {
             Ok(Ok(reply)) => {
                 self.idle.lock().push(helper);
-                reply
+                reply.map_err(RenderError::Template)
             }
-            Ok(Err(_)) => Err(helper.died().await),
+            Ok(Err(_)) => Err(RenderError::Template(helper.died().await)),
             // Dropping the helper kills it (mid-rendering; nothing else is lost).
-            Err(_) => Err(format!(
+            Err(_) => Err(RenderError::Template(format!(
                 "takes more than {} s to render",
                 RENDER_DEADLINE.as_secs()
-            )),
+            ))),
         }
     }
+}
+
+/// Why a prompt could not be rendered.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RenderError {
+    /// The template with this input: its own error, or it ran away (time, memory).
+    #[error("{0}")]
+    Template(String),
+    /// No helper could render it (it does not start, the server is stopping).
+    #[error("{0}")]
+    Unavailable(String),
 }
 
 /// One helper process and its pipes. Dropping it kills the process (tokio reaps it).

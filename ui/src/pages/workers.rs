@@ -34,21 +34,26 @@ pub fn WorkersPage() -> impl IntoView {
     ws::on_event(Topic::Workers, move |_| reload());
     let adding = RwSignal::new(false);
 
-    let list = move || match workers.get() {
-        None => view! { <Loading what="workers" /> }.into_any(),
-        Some(list) if list.is_empty() => view! {
+    let empty = move || workers.with(|w| w.as_ref().is_some_and(Vec::is_empty));
+    let loading = move || workers.with(Option::is_none);
+    // Keyed by id: a reload after a live event updates the cards in place, so a card's own
+    // state (an open "revoke?" confirmation) survives it.
+    let list = view! {
+        <Show when=loading>
+            <Loading what="workers" />
+        </Show>
+        <Show when=empty>
             <EmptyState title="No workers" hint="Add a worker to execute runs." />
-        }
-        .into_any(),
-        Some(list) => view! {
-            <div class="card-grid" data-testid="worker-list">
-                {list
-                    .into_iter()
-                    .map(|worker| view! { <WorkerCard worker=worker on_change=reload /> })
-                    .collect_view()}
-            </div>
-        }
-        .into_any(),
+        </Show>
+        <div class="card-grid" data-testid="worker-list">
+            <For
+                each=move || workers.get().unwrap_or_default()
+                key=|w| w.id
+                let:worker
+            >
+                <WorkerCard initial=worker workers=workers on_change=reload />
+            </For>
+        </div>
     };
     view! {
         <div class="page-head">
@@ -80,14 +85,25 @@ fn status_label(status: WorkerStatus) -> &'static str {
 
 #[component]
 fn WorkerCard(
-    worker: Worker,
+    initial: Worker,
+    workers: RwSignal<Option<Vec<Worker>>>,
     on_change: impl Fn() + Copy + Send + Sync + 'static,
 ) -> impl IntoView {
     let banner = Banner::get();
-    let id: Uuid = worker.id;
+    let id: Uuid = initial.id;
+    let name = initial.name.clone();
+    let builtin = initial.builtin;
+    let worker = Signal::derive(move || {
+        workers
+            .with(|all| {
+                all.as_ref()
+                    .and_then(|all| all.iter().find(|w| w.id == id).cloned())
+            })
+            .unwrap_or_else(|| initial.clone())
+    });
     let confirming = RwSignal::new(false);
-    let enabled = worker.enabled;
     let toggle = move |_| {
+        let enabled = worker.with_untracked(|w| w.enabled);
         spawn_local(async move {
             let body = UpdateWorker {
                 enabled: Some(!enabled),
@@ -107,30 +123,45 @@ fn WorkerCard(
             }
         });
     };
-    let platform = match (&worker.os, &worker.arch) {
+    let text = |f: fn(&Worker) -> String| move || worker.with(f);
+    let platform = text(|w| match (&w.os, &w.arch) {
         (Some(os), Some(arch)) => format!("{os}/{arch}"),
         _ => "—".to_owned(),
-    };
-    let last_seen = worker.last_seen_at.map_or_else(
-        || "never".to_owned(),
-        |at| at.format("%Y-%m-%d %H:%M:%S UTC").to_string(),
-    );
-    let status = status_label(worker.status);
-    let runs = worker
-        .current_runs
-        .iter()
-        .map(|run| {
-            let short = run.simple().to_string();
-            view! { <li class="mono" data-testid="worker-run">{short[24..].to_owned()}</li> }
+    });
+    let last_seen = text(|w| {
+        w.last_seen_at.map_or_else(
+            || "never".to_owned(),
+            |at| at.format("%Y-%m-%d %H:%M:%S UTC").to_string(),
+        )
+    });
+    let version = text(|w| w.version.clone().unwrap_or_else(|| "—".into()));
+    let address = text(|w| {
+        w.address
+            .clone()
+            .filter(|a| !a.is_empty())
+            .unwrap_or_else(|| "in-process".into())
+    });
+    let slots = text(|w| format!("{} / {}", w.slots_in_use, w.slots));
+    let status = move || status_label(worker.with(|w| w.status));
+    let runs = move || {
+        worker.with(|w| {
+            w.current_runs
+                .iter()
+                .map(|run| {
+                    let short = run.simple().to_string();
+                    view! { <li class="mono" data-testid="worker-run">{short[24..].to_owned()}</li> }
+                })
+                .collect_view()
         })
-        .collect_view();
-    let kind = if worker.builtin { "built-in" } else { "remote" };
+    };
+    let busy = move || worker.with(|w| !w.current_runs.is_empty());
+    let kind = if builtin { "built-in" } else { "remote" };
     view! {
-        <article class="card" data-testid="worker-card" data-worker=worker.name.clone()>
+        <article class="card" data-testid="worker-card" data-worker=name.clone()>
             <header class="card-head">
-                <h3>{worker.name.clone()}</h3>
+                <h3>{name.clone()}</h3>
                 <span
-                    class=format!("badge badge-worker-{status}")
+                    class=move || format!("badge badge-worker-{}", status())
                     data-testid="worker-status"
                     data-status=status
                 >
@@ -139,22 +170,22 @@ fn WorkerCard(
             </header>
             <dl class="facts">
                 <dt>"Kind"</dt><dd>{kind}</dd>
-                <dt>"Version"</dt><dd>{worker.version.clone().unwrap_or_else(|| "—".into())}</dd>
+                <dt>"Version"</dt><dd>{version}</dd>
                 <dt>"Platform"</dt><dd>{platform}</dd>
-                <dt>"Address"</dt><dd>{worker.address.clone().filter(|a| !a.is_empty()).unwrap_or_else(|| "in-process".into())}</dd>
+                <dt>"Address"</dt><dd>{address}</dd>
                 <dt>"Slots"</dt>
-                <dd data-testid="worker-slots">{format!("{} / {}", worker.slots_in_use, worker.slots)}</dd>
+                <dd data-testid="worker-slots">{slots}</dd>
                 <dt>"Last seen"</dt><dd>{last_seen}</dd>
             </dl>
-            <Show when=move || !worker.current_runs.is_empty()>
+            <Show when=busy>
                 <p class="hint">"Executing:"</p>
             </Show>
             <ul class="run-ids">{runs}</ul>
             <div class="actions">
                 <button type="button" class="btn" data-testid="worker-toggle" on:click=toggle>
-                    {if enabled { "Disable" } else { "Enable" }}
+                    {move || if worker.with(|w| w.enabled) { "Disable" } else { "Enable" }}
                 </button>
-                <Show when=move || !worker.builtin>
+                <Show when=move || !builtin>
                     <button
                         type="button"
                         class="btn btn-danger"

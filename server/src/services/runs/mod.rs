@@ -40,7 +40,7 @@ use crate::domain::fields::{Problems, check_json_text};
 use crate::domain::{Invalid, new_id, now};
 use crate::events::EventHub;
 use crate::outbound::GuardedClient;
-use crate::prompt::Renderer;
+use crate::prompt::{RenderError, Renderer};
 use crate::worker::transport::{ConnectError, InProcess, WorkerLink};
 use crate::worker::{Worker, WorkerSettings};
 
@@ -67,6 +67,9 @@ pub enum Error {
     Invalid(#[from] Invalid),
     #[error("the run has already finished ({0})")]
     Finished(RunStatus),
+    /// The prompt could not be rendered for a reason of the server's (see the log).
+    #[error("{0}")]
+    RendererUnavailable(String),
     #[error(transparent)]
     Db(#[from] DbErr),
 }
@@ -270,11 +273,12 @@ impl Runs {
         let prompt = runnable
             .render(&inner.renderer, &body.input)
             .await
-            .map_err(|e| {
-                Invalid::field(
+            .map_err(|e| match e {
+                RenderError::Template(e) => Error::Invalid(Invalid::field(
                     "/input",
                     format!("does not fill the agent's user prompt template: {e}"),
-                )
+                )),
+                RenderError::Unavailable(why) => Error::RendererUnavailable(why),
             })?;
         let id = new_id();
         tracing::Span::current().record("run.id", display(id));

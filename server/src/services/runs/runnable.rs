@@ -17,7 +17,7 @@ use uuid::Uuid;
 use crate::db::{agents, providers, tasks, to_u64};
 use crate::llm::{self, ClientError};
 use crate::outbound::GuardedClient;
-use crate::prompt::{Renderer, UserPrompt};
+use crate::prompt::{RenderError, Renderer, UserPrompt};
 use crate::registry::Registry;
 use crate::schema;
 use crate::secrets::Keyring;
@@ -82,10 +82,11 @@ impl RunnableAgent {
     /// The user message: the template rendered with `input` (as `input` and, for objects,
     /// its top-level fields) by a render helper process, or the input as JSON when there is no
     /// template. An undefined variable is an error, never an empty string.
-    pub async fn render(&self, renderer: &Renderer, input: &Value) -> Result<String, String> {
+    pub async fn render(&self, renderer: &Renderer, input: &Value) -> Result<String, RenderError> {
         match &self.user_prompt {
             Some(template) => renderer.render(template, input).await,
-            None => serde_json::to_string_pretty(input).map_err(|e| e.to_string()),
+            None => serde_json::to_string_pretty(input)
+                .map_err(|e| RenderError::Template(e.to_string())),
         }
     }
 
