@@ -319,8 +319,37 @@ async fn a_worker_killed_mid_run_loses_the_run_to_another_worker_exactly_once(ba
     assert_eq!(finals, 1, "one result");
 }
 
+async fn cancel_reaches_a_remote_worker_and_drops_the_provider_call(backend: Backend) {
+    let openai = fakes::openai::start().await;
+    openai.set_behavior(Behavior::Hang);
+    let app = TestApp::spawn_with(backend, |c| c.builtin_worker = false).await;
+    let url = on_openai(&app, &openai).await;
+    let dir = tempfile::tempdir().unwrap();
+    let token = app.worker_token().await;
+    let _worker = WorkerProcess::spawn(&app, dir.path(), &["--token", &token, "--name", "far"]);
+    app.worker_status("far", "online").await;
+    let id = app
+        .post(&url, &json!({"input": {"text": "x"}, "mode": "async"}))
+        .await
+        .id();
+    openai.wait_for_requests(1, Duration::from_secs(30)).await;
+    app.post(&format!("/api/runs/{id}/cancel"), &json!({}))
+        .await
+        .assert_status(202);
+    // The remote worker aborts the call: the provider sees its connection dropped.
+    openai.wait_for_abandoned(1, Duration::from_secs(30)).await;
+    let run = app.get(&format!("/api/runs/{id}")).await.json();
+    assert_eq!(run["status"], "canceled", "{run}");
+    // The worker's slot is free again: the next run goes through.
+    openai.set_behavior(Behavior::Normal);
+    openai.set_default_reply(Reply::Text(VALID.to_owned()));
+    let next = app.post(&url, &input()).await.json();
+    assert_eq!(next["status"], "succeeded", "{next}");
+}
+
 db_tests!(
     registration_tokens_are_single_use_hashed_and_revocable,
+    cancel_reaches_a_remote_worker_and_drops_the_provider_call,
     a_remote_worker_process_executes_runs_when_the_builtin_is_disabled,
     a_worker_killed_mid_run_loses_the_run_to_another_worker_exactly_once,
 );
