@@ -25,22 +25,27 @@ use sea_orm::{
 /// Admin URL of the test server; `AGENTRY_TEST_PG_URL` overrides it, as in `scripts/test`.
 const DEFAULT_PG_ADMIN_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
 
-const TABLES: [&str; 6] = [
+const TABLES: [&str; 8] = [
     "agent_configs",
     "agent_task_assignments",
     "llm_providers",
     "run_events",
     "runs",
     "task_configs",
+    "worker_tokens",
+    "workers",
 ];
 
-const INDEXES: [&str; 9] = [
+const INDEXES: [&str; 12] = [
     "ix_agent_configs_provider_id",
     "ix_agent_task_assignments_task_id",
     "ix_run_events_run_id",
     "ix_runs_agent_id",
+    "ix_runs_lease_expires_at",
+    "ix_runs_queue",
     "ix_runs_status",
     "ix_runs_task_id",
+    "ix_runs_worker_id",
     "ux_agent_configs_name",
     "ux_llm_providers_active_name",
     "ux_task_configs_name",
