@@ -229,7 +229,7 @@ async fn on_one_database(
             client
                 .patch(format!(
                     "{base}/api/workers/{}",
-                    builtin_id(client, &base).await?
+                    queue::builtin_id(client, &base).await?
                 ))
                 .json(&serde_json::json!({"enabled": true}))
                 .send()
@@ -252,21 +252,6 @@ async fn on_one_database(
         Ok(()) => server.stop(),
         Err(err) => Err(err.context(format!("server log:\n{}", server.log_tail()))),
     }
-}
-
-async fn builtin_id(client: &reqwest::Client, base: &str) -> anyhow::Result<String> {
-    let workers: serde_json::Value = client
-        .get(format!("{base}/api/workers"))
-        .send()
-        .await?
-        .json()
-        .await?;
-    workers
-        .as_array()
-        .and_then(|all| all.iter().find(|w| w["builtin"] == true))
-        .and_then(|w| w["id"].as_str())
-        .map(str::to_owned)
-        .ok_or_else(|| anyhow::anyhow!("no built-in worker"))
 }
 
 async fn run_overhead(

@@ -314,10 +314,8 @@ impl Config {
 
     /// Slots of the built-in worker: the setting, or 8 per core (provider calls mostly wait).
     pub fn builtin_slots(&self) -> u32 {
-        self.builtin_worker_slots.unwrap_or_else(|| {
-            let cores = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
-            u32::try_from(cores * 8).unwrap_or(u32::MAX).max(8)
-        })
+        self.builtin_worker_slots
+            .unwrap_or_else(crate::worker::default_slots)
     }
 
     /// The database URL in use: DATABASE_URL, or SQLite in the data directory.

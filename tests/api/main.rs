@@ -25,6 +25,7 @@ mod hostile;
 mod policy;
 mod providers;
 mod queue;
+mod restarts;
 mod runs;
 mod schemathesis;
 mod security_headers;

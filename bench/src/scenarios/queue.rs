@@ -172,6 +172,22 @@ async fn all_runs(client: &Client, base: &str, agent: &str) -> anyhow::Result<Ve
     Ok(all)
 }
 
+/// The built-in worker's id.
+pub async fn builtin_id(client: &Client, base: &str) -> anyhow::Result<String> {
+    let workers: Value = client
+        .get(format!("{base}/api/workers"))
+        .send()
+        .await?
+        .json()
+        .await?;
+    workers
+        .as_array()
+        .and_then(|all| all.iter().find(|w| w["builtin"] == true))
+        .and_then(|w| w["id"].as_str())
+        .map(str::to_owned)
+        .ok_or_else(|| anyhow::anyhow!("no built-in worker"))
+}
+
 /// Disables the built-in worker and starts one remote worker (the same binary) against the
 /// server; returns it once it is online.
 pub async fn remote_worker(
@@ -181,18 +197,7 @@ pub async fn remote_worker(
     dir: &Path,
     slots: u32,
 ) -> anyhow::Result<tokio::process::Child> {
-    let workers: Value = client
-        .get(format!("{base}/api/workers"))
-        .send()
-        .await?
-        .json()
-        .await?;
-    let builtin = workers
-        .as_array()
-        .and_then(|all| all.iter().find(|w| w["builtin"] == true))
-        .and_then(|w| w["id"].as_str())
-        .ok_or_else(|| anyhow::anyhow!("no built-in worker"))?
-        .to_owned();
+    let builtin = builtin_id(client, base).await?;
     client
         .patch(format!("{base}/api/workers/{builtin}"))
         .json(&json!({"enabled": false}))

@@ -187,20 +187,6 @@ pub async fn transition(
         .pop())
 }
 
-/// Moves every run still in one of `to`'s predecessor states to `to` (runs a previous process
-/// left unfinished) in one statement; returns them as stored.
-pub async fn transition_all(
-    db: &impl ConnectionTrait,
-    to: RunStatus,
-    now: DateTimeUtc,
-    finish: Finish,
-) -> Result<Vec<run::Model>, DbErr> {
-    match moving_to(to, now, finish) {
-        Some(update) => update.exec_with_returning(db).await,
-        None => Ok(Vec::new()),
-    }
-}
-
 /// The update of a status change, guarded by the predecessor states; `None` for a state no
 /// run can move to.
 fn moving_to(

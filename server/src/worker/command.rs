@@ -78,7 +78,7 @@ pub async fn run(
     tracing::info!(worker.id = %identity.worker_id, worker.name = %identity.name,
         server = %args.server, "worker starting");
     let background = Background::new();
-    let slots = args.slots.unwrap_or_else(default_slots).max(1);
+    let slots = args.slots.unwrap_or_else(super::default_slots).max(1);
     let worker = Arc::new(Worker::new(
         WorkerSettings {
             slots,
@@ -115,11 +115,6 @@ pub async fn run(
     background.stop();
     background.wait(Duration::from_secs(5)).await;
     Ok(())
-}
-
-fn default_slots() -> u32 {
-    let cores = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
-    u32::try_from(cores * 8).unwrap_or(u32::MAX)
 }
 
 /// The stored identity, or a new one from registering with the token.

@@ -10,6 +10,7 @@
 //! lease could not be renewed in time is aborted (the server has requeued it).
 
 pub mod command;
+mod execution;
 pub mod executor;
 pub mod runnable;
 pub mod transport;
@@ -21,12 +22,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use contracts::worker::{
-    HeldLease, Hello, Job, JobEvent, JobOutcome, JobProgress, JobResult, PROTOCOL,
-    PROTOCOL_VERSION, ServerMessage, WorkerMessage,
+    HeldLease, Hello, Job, JobEvent, JobProgress, JobResult, PROTOCOL, PROTOCOL_VERSION,
+    ServerMessage, WorkerMessage,
 };
-use contracts::{FieldError, RunEventKind};
 use futures_util::FutureExt;
-use serde_json::{Value, json};
 use tokio::sync::mpsc;
 use tokio::task::AbortHandle;
 use tokio::time::Instant;
@@ -35,8 +34,7 @@ use tracing::Instrument;
 use uuid::Uuid;
 
 use crate::background::Background;
-use crate::llm::ProviderError;
-use executor::{Journal, Verdict};
+use execution::{WorkerJournal, execute, failed};
 use runnable::Runnables;
 use transport::{ConnectError, Connector, WorkerLink};
 
@@ -47,6 +45,13 @@ const BACKOFF_BASE: Duration = Duration::from_secs(1);
 const BACKOFF_CAP: Duration = Duration::from_secs(60);
 /// Time the server has to answer `hello`.
 const WELCOME_DEADLINE: Duration = Duration::from_secs(10);
+
+/// Runs a worker executes at once unless told otherwise: 8 per CPU core, at least 8 (provider
+/// calls mostly wait on the network).
+pub fn default_slots() -> u32 {
+    let cores = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
+    u32::try_from(cores * 8).unwrap_or(u32::MAX).max(8)
+}
 
 /// Who the worker is and how much it takes on.
 #[derive(Debug, Clone)]
@@ -528,66 +533,6 @@ async fn send(link: &WorkerLink, message: WorkerMessage) -> Result<(), ()> {
     link.tx.send(message).await.map_err(|_| ())
 }
 
-/// Builds the runnable agent and runs the attempt loop; `cancel` ends it as canceled.
-async fn execute(
-    runnables: &Runnables,
-    job: Job,
-    journal: &WorkerJournal,
-    cancel: &CancellationToken,
-) -> JobResult {
-    let started = Instant::now();
-    let agent = match runnables.get(&job).await {
-        Ok(agent) => agent,
-        Err(err) => return failed(&format!("the worker cannot execute the run: {err}")),
-    };
-    let outcome = tokio::select! {
-        outcome = executor::execute(&agent, job.prompt, journal) => outcome,
-        () = cancel.cancelled() => {
-            return JobResult {
-                outcome: JobOutcome::Canceled,
-                attempts: 0,
-                prompt_tokens: None,
-                completion_tokens: None,
-                raw_output: None,
-                latency_ms: elapsed_ms(started),
-            };
-        }
-    };
-    let (verdict, raw_output) = match outcome.verdict {
-        Verdict::Succeeded {
-            output,
-            raw,
-            attempt,
-        } => (JobOutcome::Succeeded { output, attempt }, Some(raw)),
-        Verdict::Failed { error } => (JobOutcome::Failed { error }, outcome.last_raw),
-    };
-    JobResult {
-        outcome: verdict,
-        attempts: outcome.attempts,
-        prompt_tokens: outcome.usage.prompt_tokens,
-        completion_tokens: outcome.usage.completion_tokens,
-        raw_output,
-        latency_ms: elapsed_ms(started),
-    }
-}
-
-fn failed(error: &str) -> JobResult {
-    JobResult {
-        outcome: JobOutcome::Failed {
-            error: error.to_owned(),
-        },
-        attempts: 0,
-        prompt_tokens: None,
-        completion_tokens: None,
-        raw_output: None,
-        latency_ms: 0,
-    }
-}
-
-fn elapsed_ms(started: Instant) -> u64 {
-    u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX)
-}
-
 /// Full jitter: a random delay up to `min(cap, base · 2^failures)`, so many workers that lost
 /// the server at once come back spread out.
 pub fn backoff(failures: u32) -> Duration {
@@ -596,56 +541,6 @@ pub fn backoff(failures: u32) -> Duration {
         .min(BACKOFF_CAP);
     let random = u64::try_from(uuid::Uuid::new_v4().as_u128() & 0xffff_ffff).unwrap_or(0);
     window.mul_f64(f64::from(u32::try_from(random).unwrap_or(0)) / f64::from(u32::MAX))
-}
-
-/// The attempt loop's reports, sent to the worker's loop as protocol events.
-struct WorkerJournal {
-    run_id: Uuid,
-    reports: mpsc::UnboundedSender<Report>,
-}
-
-impl WorkerJournal {
-    fn send(&self, events: Vec<JobEvent>, progress: Option<JobProgress>) {
-        self.reports
-            .send(Report::Events {
-                run_id: self.run_id,
-                events,
-                progress,
-            })
-            .ok();
-    }
-}
-
-impl Journal for WorkerJournal {
-    async fn provider_error(&self, error: &ProviderError, retry_in: Option<Duration>) {
-        let mut data = json!({"class": error.class.as_str(), "error": error.to_string()});
-        if let Some(delay) = retry_in {
-            data["retry_in_ms"] = json!(u64::try_from(delay.as_millis()).unwrap_or(u64::MAX));
-        }
-        let event = JobEvent {
-            kind: RunEventKind::ProviderError,
-            data,
-        };
-        self.send(vec![event], None);
-    }
-
-    async fn invalid_answer(&self, attempt: u32, answer: Value, raw: &str, errors: &[FieldError]) {
-        let events = vec![
-            JobEvent {
-                kind: RunEventKind::Attempt,
-                data: answer,
-            },
-            JobEvent {
-                kind: RunEventKind::ValidationError,
-                data: json!({"attempt": attempt, "errors": errors}),
-            },
-        ];
-        let progress = JobProgress {
-            attempts: attempt,
-            raw_output: Some(raw.to_owned()),
-        };
-        self.send(events, Some(progress));
-    }
 }
 
 #[cfg(test)]

@@ -10,6 +10,7 @@
 
 mod dispatch;
 mod fleet;
+mod jobs;
 pub mod runnable;
 mod session;
 
@@ -18,7 +19,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use contracts::worker::Job;
 use contracts::{
     CreateRun, EventKind, Page, Run, RunEvent, RunEventKind, RunMode, RunQuery, RunStatus, Topic,
 };
@@ -485,57 +485,6 @@ impl Inner {
             .await?
             .ok_or(Error::ProviderGone)?;
         Ok(self.runnables.get(&agent, &task, &provider).await?)
-    }
-
-    /// Keeps the provider key of a prepared agent for the assignments of its runs.
-    fn remember_key(&self, runnable: &RunnableAgent) {
-        let snapshot = &runnable.snapshot;
-        let mut keys = self.keys.lock();
-        let newer = keys
-            .get(&snapshot.provider_id)
-            .is_none_or(|(revision, _)| *revision < snapshot.provider_revision);
-        if newer {
-            keys.insert(
-                snapshot.provider_id,
-                (
-                    snapshot.provider_revision,
-                    runnable.endpoint.api_key.clone(),
-                ),
-            );
-        }
-    }
-
-    /// The job of a stored run, with the provider's key added.
-    async fn job_of(&self, row: &run::Model) -> Result<Job, String> {
-        let stored = row
-            .job
-            .clone()
-            .ok_or_else(|| "the run has no job".to_owned())?;
-        let mut job: Job = serde_json::from_value(stored)
-            .map_err(|e| format!("the stored job is unreadable: {e}"))?;
-        let provider_id = job.snapshot.provider_id;
-        let cached = self
-            .keys
-            .lock()
-            .get(&provider_id)
-            .map(|(_, key)| key.clone());
-        job.provider.api_key = match cached {
-            Some(key) => key,
-            None => {
-                let row = providers::find(&self.db, provider_id)
-                    .await
-                    .map_err(|e| e.to_string())?
-                    .ok_or_else(|| "the run's provider no longer exists".to_owned())?;
-                let endpoint = crate::llm::endpoint_of(&row, self.runnables.keyring())
-                    .map_err(|e| e.to_string())?;
-                self.keys.lock().insert(
-                    provider_id,
-                    (crate::db::to_u64(row.revision), endpoint.api_key.clone()),
-                );
-                endpoint.api_key
-            }
-        };
-        Ok(job)
     }
 
     /// A worker connected, left or changed health.
