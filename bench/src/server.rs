@@ -52,7 +52,7 @@ impl Server {
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped());
-        // Settings the user benchmarks with (AGENTRY_DB_MAX_CONNECTIONS, …) pass through.
+        // Settings the user benchmarks with (AGENTRY_DATABASE_MAX_CONNECTIONS, …) pass through.
         for (name, value) in std::env::vars_os() {
             let name_str = name.to_string_lossy();
             if name_str.starts_with("AGENTRY_")

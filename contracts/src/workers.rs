@@ -81,6 +81,7 @@ pub struct Pool {
     pub unhealthy: u32,
     pub offline: u32,
     pub disabled: u32,
+    /// Runs workers hold: offered (`assigned`) or `running`.
     pub runs_running: u64,
     pub runs_queued: u64,
 }

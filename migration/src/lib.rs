@@ -11,6 +11,7 @@ mod m20261121_000001_create_config_tables;
 mod m20261122_000001_create_runs;
 mod m20261202_000001_create_queue;
 mod m20261202_000002_queue_timeouts_and_retries;
+mod m20261203_000001_queue_deadline_index;
 
 /// Every migration of the schema, oldest first.
 pub struct Migrator;
@@ -23,6 +24,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000001_create_runs::Migration),
             Box::new(m20261202_000001_create_queue::Migration),
             Box::new(m20261202_000002_queue_timeouts_and_retries::Migration),
+            Box::new(m20261203_000001_queue_deadline_index::Migration),
         ]
     }
 }

@@ -43,7 +43,7 @@ const INDEXES: [&str; 12] = [
     "ix_runs_agent_id",
     "ix_runs_lease_expires_at",
     "ix_runs_queue",
-    "ix_runs_status",
+    "ix_runs_queue_deadline",
     "ix_runs_task_id",
     "ix_runs_worker_id",
     "ux_agent_configs_name",

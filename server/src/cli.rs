@@ -7,7 +7,7 @@ use anyhow::{Context, bail};
 use migration::{Migrator, sea_orm_migration::MigratorTrait};
 
 use crate::config::{Cli, Command, KeysAction, MigrateAction};
-use crate::db::connect::connect;
+use crate::db::connect::connect_with;
 use crate::services::providers::rotate_keys;
 use crate::startup::{open_database, open_keyring, redact_url};
 use crate::{Application, Config, routes, secrets};
@@ -73,7 +73,7 @@ async fn migrate(
 ) -> anyhow::Result<()> {
     std::fs::create_dir_all(&config.data_dir)?;
     let url = config.database_url();
-    let db = connect(&url)
+    let db = connect_with(&url, config.database_max_connections)
         .await
         .with_context(|| format!("cannot open the database ({})", redact_url(&url)))?;
     match action {

@@ -96,6 +96,11 @@ pub struct Config {
     #[arg(long, env = "DATABASE_URL", global = true, hide_env_values = true)]
     pub database_url: Option<String>,
 
+    /// Connections in the database pool (default: 8 for SQLite, 16 for PostgreSQL).
+    #[arg(long, env = "AGENTRY_DATABASE_MAX_CONNECTIONS", global = true,
+        value_parser = clap::value_parser!(u32).range(1..=1024))]
+    pub database_max_connections: Option<u32>,
+
     /// Base64 of 32 bytes. When unset, a key is generated into the data directory.
     #[arg(
         long,
@@ -292,6 +297,7 @@ impl Config {
             bind: SocketAddr::from(([127, 0, 0, 1], 8080)),
             data_dir: data_dir.into(),
             database_url: None,
+            database_max_connections: None,
             encryption_key: None,
             encryption_keys_old: Vec::new(),
             api_token: None,

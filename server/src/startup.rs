@@ -21,7 +21,7 @@ use tower_http::trace::TraceLayer;
 use crate::auth::AuthGuard;
 use crate::background::Background;
 use crate::config::Config;
-use crate::db::connect::{connect, migrate};
+use crate::db::connect::{connect_with, migrate};
 use crate::events::EventHub;
 use crate::extract::MAX_BODY_BYTES;
 use crate::outbound::{GuardedClient, OutboundPolicy, Timeouts};
@@ -268,7 +268,7 @@ pub async fn open_database(config: &Config) -> anyhow::Result<DatabaseConnection
             )
         })?;
     let url = config.database_url();
-    let db = connect(&url)
+    let db = connect_with(&url, config.database_max_connections)
         .await
         .with_context(|| format!("cannot open the database ({})", redact_url(&url)))?;
     migrate(&db)

@@ -508,13 +508,16 @@ async fn concurrent_claims_never_take_the_same_run(backend: Backend) {
             loop {
                 let now = agentry::domain::now();
                 let deadline = queue::after(now, Duration::from_secs(60));
-                match queue::claim(&db, worker, Uuid::now_v7(), now, deadline)
-                    .await
-                    .unwrap()
-                {
-                    Some(row) => got.push(row.id),
-                    None => break,
+                // Batches of 4: each statement takes several runs at once.
+                let rows = queue::claim(&db, worker, 4, now, deadline).await.unwrap();
+                if rows.is_empty() {
+                    break;
                 }
+                assert!(rows.len() <= 4, "at most the batch: {}", rows.len());
+                let leases: std::collections::HashSet<_> =
+                    rows.iter().map(|r| r.lease_id.unwrap()).collect();
+                assert_eq!(leases.len(), rows.len(), "one lease per run");
+                got.extend(rows.iter().map(|r| r.id));
             }
             db.close().await.unwrap();
             got

@@ -8,6 +8,14 @@ use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbErr};
 
 /// Connects with pool settings suited to each backend.
 pub async fn connect(url: &str) -> Result<DatabaseConnection, DbErr> {
+    connect_with(url, None).await
+}
+
+/// Connects with at most `max_connections` pooled connections (`None`: the backend's default).
+pub async fn connect_with(
+    url: &str,
+    max_connections: Option<u32>,
+) -> Result<DatabaseConnection, DbErr> {
     let mut options = ConnectOptions::new(url.to_owned());
     options
         .sqlx_logging(false)
@@ -22,11 +30,8 @@ pub async fn connect(url: &str) -> Result<DatabaseConnection, DbErr> {
                 .busy_timeout(Duration::from_secs(10))
                 .foreign_keys(true)
         });
-    if url.starts_with("sqlite:") {
-        options.max_connections(8);
-    } else {
-        options.max_connections(16);
-    }
+    let default = if url.starts_with("sqlite:") { 8 } else { 16 };
+    options.max_connections(max_connections.unwrap_or(default));
     Database::connect(options).await
 }
 

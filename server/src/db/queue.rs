@@ -3,22 +3,22 @@
 //! worker holds it, by its current lease id: a worker whose lease was taken back can neither
 //! report progress nor finish the run, whatever it sends late.
 //!
-//! `claim` picks the oldest queued run with `FOR UPDATE SKIP LOCKED` on PostgreSQL, so several
-//! servers on one database never offer the same run twice; SQLite has one writer (and one
-//! dispatcher per process), so it needs no row locks.
+//! `claim` takes a batch of the oldest queued runs with `FOR UPDATE SKIP LOCKED` on
+//! PostgreSQL, so several servers on one database never offer the same run twice; SQLite has
+//! one writer (and one dispatcher per process), so it needs no row locks. Each offer gets its
+//! own random lease id, so `accept` can take a batch of offers by lease id alone.
 
 use chrono::{DateTime, Utc};
 use contracts::RunStatus;
 use sea_orm::entity::prelude::*;
-use sea_orm::sea_query::{LockBehavior, LockType, Query};
-use sea_orm::{ConnectionTrait, DbErr, ExprTrait};
+use sea_orm::{ConnectionTrait, DbBackend, DbErr, ExprTrait, Statement};
 
 use super::Wire;
 use super::runs::{Finish, finishing, run};
 
 const LEASED: [RunStatus; 2] = [RunStatus::Assigned, RunStatus::Running];
 
-fn leased() -> impl Iterator<Item = Wire<RunStatus>> {
+fn leased_statuses() -> impl Iterator<Item = Wire<RunStatus>> {
     LEASED.into_iter().map(Wire)
 }
 
@@ -27,50 +27,65 @@ pub fn after(now: DateTime<Utc>, duration: std::time::Duration) -> DateTime<Utc>
     now + chrono::Duration::from_std(duration).unwrap_or(chrono::Duration::MAX)
 }
 
-/// Offers the oldest queued run to `worker_id` under a new lease `lease_id` that must be
-/// accepted by `ack_deadline`; `None` when nothing is queued.
+/// Offers up to `limit` of the oldest queued runs to `worker_id`, each under a new lease
+/// (a random id the database draws per row) that must be accepted by `ack_deadline`; in
+/// queue order, empty when nothing is queued. One statement, however many runs.
 pub async fn claim(
     db: &impl ConnectionTrait,
     worker_id: Uuid,
-    lease_id: Uuid,
+    limit: u32,
     now: DateTime<Utc>,
     ack_deadline: DateTime<Utc>,
-) -> Result<Option<run::Model>, DbErr> {
-    let oldest = Query::select()
-        .column(run::Column::Id)
-        .from(run::Entity)
-        .and_where(run::Column::Status.eq(Wire(RunStatus::Queued)))
-        .order_by(run::Column::QueuedAt, sea_orm::Order::Asc)
-        .order_by(run::Column::Id, sea_orm::Order::Asc)
-        .limit(1)
-        .lock_with_behavior(LockType::Update, LockBehavior::SkipLocked)
-        .to_owned();
-    Ok(run::Entity::update_many()
-        .col_expr(run::Column::Status, Expr::value(Wire(RunStatus::Assigned)))
-        .col_expr(run::Column::WorkerId, Expr::value(Some(worker_id)))
-        .col_expr(run::Column::LeaseId, Expr::value(Some(lease_id)))
-        .col_expr(run::Column::LeaseExpiresAt, Expr::value(Some(ack_deadline)))
-        .col_expr(run::Column::AssignedAt, Expr::value(Some(now)))
-        // `id = (…)`, not `id IN (…)`: PostgreSQL runs a scalar subquery once, while an `IN`
-        // semi-join may run it per row and, skipping locked rows, claim the whole queue.
-        .filter(Expr::col((run::Entity, run::Column::Id)).eq(oldest))
-        // Re-checked by the update itself (PostgreSQL re-reads a row changed meanwhile).
-        .filter(run::Column::Status.eq(Wire(RunStatus::Queued)))
-        .exec_with_returning(db)
-        .await?
-        .pop())
+) -> Result<Vec<run::Model>, DbErr> {
+    let backend = db.get_database_backend();
+    // PostgreSQL: `ARRAY(subquery)` is evaluated once, before the update, so `SKIP LOCKED`
+    // picks `limit` rows no other server holds (an `IN` semi-join may re-run it per row and
+    // claim the whole queue). SQLite has one writer: the plain subquery is enough.
+    let sql = match backend {
+        DbBackend::Postgres => {
+            "UPDATE runs SET status = $1, worker_id = $2, lease_id = gen_random_uuid(), \
+             lease_expires_at = $3, assigned_at = $4 \
+             WHERE id = ANY(ARRAY(SELECT id FROM runs WHERE status = $5 \
+               ORDER BY queued_at, id LIMIT $6 FOR UPDATE SKIP LOCKED)) \
+             AND status = $5 RETURNING *"
+        }
+        _ => {
+            "UPDATE runs SET status = $1, worker_id = $2, lease_id = randomblob(16), \
+             lease_expires_at = $3, assigned_at = $4 \
+             WHERE id IN (SELECT id FROM runs WHERE status = $5 \
+               ORDER BY queued_at, id LIMIT $6) \
+             AND status = $5 RETURNING *"
+        }
+    };
+    let values: [sea_orm::Value; 6] = [
+        Wire(RunStatus::Assigned).into(),
+        worker_id.into(),
+        ack_deadline.into(),
+        now.into(),
+        Wire(RunStatus::Queued).into(),
+        i64::from(limit).into(),
+    ];
+    let mut rows = run::Entity::find()
+        .from_raw_sql(Statement::from_sql_and_values(backend, sql, values))
+        .all(db)
+        .await?;
+    rows.sort_by_key(|r| (r.queued_at, r.id));
+    Ok(rows)
 }
 
-/// The worker accepted its offer: the run is `running` under the same lease until
-/// `lease_expires_at`, and one more delivery is counted.
+/// The worker accepted these offers (by lease id, unique per offer): each run is `running`
+/// under the same lease until `lease_expires_at`, and one more delivery is counted. Returns
+/// the runs as stored; an offer not among them was withdrawn meanwhile.
 pub async fn accept(
     db: &impl ConnectionTrait,
-    run_id: Uuid,
-    lease_id: Uuid,
+    lease_ids: &[Uuid],
     now: DateTime<Utc>,
     lease_expires_at: DateTime<Utc>,
-) -> Result<Option<run::Model>, DbErr> {
-    Ok(run::Entity::update_many()
+) -> Result<Vec<run::Model>, DbErr> {
+    if lease_ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    run::Entity::update_many()
         .col_expr(run::Column::Status, Expr::value(Wire(RunStatus::Running)))
         .col_expr(run::Column::StartedAt, Expr::value(Some(now)))
         .col_expr(
@@ -81,12 +96,10 @@ pub async fn accept(
             run::Column::LeaseExpiresAt,
             Expr::value(Some(lease_expires_at)),
         )
-        .filter(run::Column::Id.eq(run_id))
-        .filter(run::Column::LeaseId.eq(lease_id))
+        .filter(run::Column::LeaseId.is_in(lease_ids.iter().copied()))
         .filter(run::Column::Status.eq(Wire(RunStatus::Assigned)))
         .exec_with_returning(db)
-        .await?
-        .pop())
+        .await
 }
 
 /// Replaces the lease `lease_id` of a run by `new_lease_id`, valid until `expires_at`.
@@ -174,7 +187,7 @@ fn requeue(now: DateTime<Utc>) -> sea_orm::UpdateMany<run::Entity> {
             Expr::value(Option::<DateTime<Utc>>::None),
         )
         .col_expr(run::Column::QueuedAt, Expr::value(Some(now)))
-        .filter(run::Column::Status.is_in(leased()))
+        .filter(run::Column::Status.is_in(leased_statuses()))
 }
 
 /// Takes the run of `lease_id` back into the queue (declined, offer not accepted in time,
@@ -338,7 +351,7 @@ pub async fn leased_to(
 ) -> Result<Vec<run::Model>, DbErr> {
     run::Entity::find()
         .filter(run::Column::WorkerId.eq(worker_id))
-        .filter(run::Column::Status.is_in(leased()))
+        .filter(run::Column::Status.is_in(leased_statuses()))
         .all(db)
         .await
 }
@@ -347,6 +360,14 @@ pub async fn leased_to(
 pub async fn queued(db: &impl ConnectionTrait) -> Result<u64, DbErr> {
     run::Entity::find()
         .filter(run::Column::Status.eq(Wire(RunStatus::Queued)))
+        .count(db)
+        .await
+}
+
+/// How many runs workers hold (offered or running).
+pub async fn leased(db: &impl ConnectionTrait) -> Result<u64, DbErr> {
+    run::Entity::find()
+        .filter(run::Column::Status.is_in(leased_statuses()))
         .count(db)
         .await
 }

@@ -259,16 +259,31 @@ pub async fn append_events(
     events: Vec<(RunEventKind, Value)>,
     now: DateTimeUtc,
 ) -> Result<(), DbErr> {
+    let events = events
+        .into_iter()
+        .map(|(kind, data)| (run_id, kind, data))
+        .collect();
+    append_events_of_runs(db, events, now).await
+}
+
+/// Appends events of several runs in order, in one statement.
+pub async fn append_events_of_runs(
+    db: &impl ConnectionTrait,
+    events: Vec<(Uuid, RunEventKind, Value)>,
+    now: DateTimeUtc,
+) -> Result<(), DbErr> {
     if events.is_empty() {
         return Ok(());
     }
-    let rows = events.into_iter().map(|(kind, data)| event::ActiveModel {
-        id: sea_orm::ActiveValue::NotSet,
-        run_id: sea_orm::ActiveValue::Set(run_id),
-        kind: sea_orm::ActiveValue::Set(Wire(kind)),
-        data: sea_orm::ActiveValue::Set(storable_json(data)),
-        created_at: sea_orm::ActiveValue::Set(now),
-    });
+    let rows = events
+        .into_iter()
+        .map(|(run_id, kind, data)| event::ActiveModel {
+            id: sea_orm::ActiveValue::NotSet,
+            run_id: sea_orm::ActiveValue::Set(run_id),
+            kind: sea_orm::ActiveValue::Set(Wire(kind)),
+            data: sea_orm::ActiveValue::Set(storable_json(data)),
+            created_at: sea_orm::ActiveValue::Set(now),
+        });
     event::Entity::insert_many(rows)
         .exec_without_returning(db)
         .await?;
@@ -290,15 +305,6 @@ pub async fn events(db: &impl ConnectionTrait, run_id: Uuid) -> Result<Vec<RunEv
             created_at: model.created_at,
         })
         .collect())
-}
-
-/// How many runs are in `status`.
-pub async fn count_with_status(db: &impl ConnectionTrait, status: RunStatus) -> Result<u64, DbErr> {
-    use sea_orm::PaginatorTrait;
-    run::Entity::find()
-        .filter(run::Column::Status.eq(Wire(status)))
-        .count(db)
-        .await
 }
 
 /// A worker's most recent runs, newest first.

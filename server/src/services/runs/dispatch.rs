@@ -1,6 +1,6 @@
 //! The dispatcher and the sweeper. The dispatcher pushes queued runs to connected workers
 //! with free slots; it is woken in-process (a run queued, a slot freed, a worker connected),
-//! never polls per run, and claims each run with one statement (`db::queue::claim`). The
+//! never polls per run, and claims runs with one statement per batch (`db::queue::claim`). The
 //! sweeper is the only periodic work: it requeues runs whose offer or lease ran out and fails
 //! runs that waited in the queue past their deadline.
 
@@ -18,7 +18,10 @@ use uuid::Uuid;
 use super::{Inner, status_data};
 use crate::db::queue;
 use crate::db::runs::run;
-use crate::domain::{new_id, now};
+use crate::domain::now;
+
+/// Most runs offered to one worker per claim statement.
+const CLAIM_BATCH: usize = 64;
 
 /// A connected worker as the dispatcher sees it.
 pub(super) struct Member {
@@ -66,28 +69,39 @@ impl Fleet {
         }
     }
 
-    /// The worker to offer the next run to: healthy with the most free slots (an unhealthy
-    /// one only for a probe, when idle and not probed for `probe_every`).
+    /// The worker to offer the next runs to and how many: the healthy one with the most free
+    /// slots gets as many as bring it down to the next one's free slots (at least one), as
+    /// offering one run at a time to the freest worker would; an unhealthy one only a single
+    /// probe, when idle and not probed for `probe_every`.
     fn pick(
         &mut self,
         probe_every: std::time::Duration,
-    ) -> Option<(Uuid, mpsc::Sender<ServerMessage>)> {
+    ) -> Option<(Uuid, mpsc::Sender<ServerMessage>, u32)> {
         let now = Instant::now();
-        let (id, member) = self
+        let free = |m: &Member| (m.slots as usize).saturating_sub(m.runs.len());
+        let mut candidates: Vec<(&Uuid, &mut Member)> = self
             .members
             .iter_mut()
             .filter(|(_, m)| {
-                let free = m.slots as usize > m.runs.len();
                 let probe_due = m.runs.is_empty()
                     && m.last_probe
                         .is_none_or(|at| now.duration_since(at) >= probe_every);
-                free && (!m.unhealthy || probe_due)
+                free(m) > 0 && (!m.unhealthy || probe_due)
             })
-            .max_by_key(|(_, m)| (!m.unhealthy, m.slots as usize - m.runs.len()))?;
-        if member.unhealthy {
+            .collect();
+        candidates.sort_by_key(|(_, m)| std::cmp::Reverse((!m.unhealthy, free(m))));
+        let next_free = candidates
+            .get(1)
+            .filter(|(_, m)| !m.unhealthy)
+            .map_or(0, |(_, m)| free(m));
+        let (id, member) = candidates.into_iter().next()?;
+        let count = if member.unhealthy {
             member.last_probe = Some(now);
-        }
-        Some((*id, member.tx.clone()))
+            1
+        } else {
+            free(member).saturating_sub(next_free).clamp(1, CLAIM_BATCH)
+        };
+        Some((*id, member.tx.clone(), u32::try_from(count).unwrap_or(1)))
     }
 
     /// The run no longer occupies a slot of its worker.
@@ -160,52 +174,63 @@ impl Inner {
     /// Offers queued runs until no worker has a free slot or nothing is queued.
     async fn dispatch(&self) {
         loop {
-            let Some((worker_id, tx)) = self.fleet.lock().pick(self.settings.heartbeat) else {
+            let Some((worker_id, tx, count)) = self.fleet.lock().pick(self.settings.heartbeat)
+            else {
                 return;
             };
-            let lease_id = new_id();
             let at = now();
             let deadline = queue::after(at, self.settings.ack_timeout);
-            let claimed = match queue::claim(&self.db, worker_id, lease_id, at, deadline).await {
-                Ok(Some(row)) => row,
-                Ok(None) => return,
+            let claimed = match queue::claim(&self.db, worker_id, count, at, deadline).await {
+                Ok(rows) if rows.is_empty() => return,
+                Ok(rows) => rows,
                 Err(err) => {
-                    tracing::error!(error = %err, "cannot claim a queued run");
+                    tracing::error!(error = %err, "cannot claim queued runs");
                     return;
                 }
             };
-            let run_id = claimed.id;
-            let job = match self.job_of(&claimed).await {
-                Ok(job) => job,
-                Err(reason) => {
-                    self.fail(
-                        run_id,
-                        &format!("internal: the run cannot be assigned: {reason}"),
-                    )
-                    .await;
-                    continue;
-                }
-            };
-            self.fleet
-                .lock()
-                .members
-                .get_mut(&worker_id)
-                .map(|m| m.runs.insert(run_id));
-            let assign = ServerMessage::Assign {
-                run_id,
-                lease_id,
-                job: Box::new(job),
-            };
-            if tx.try_send(assign).is_err() {
-                // The session ended or is not reading: back to the queue at once.
-                self.fleet.lock().release(Some(worker_id), run_id);
-                if let Ok(Some(row)) = queue::take_back(&self.db, run_id, lease_id, now()).await {
-                    self.publish(&row);
-                }
-                continue;
+            for claimed in claimed {
+                self.offer(worker_id, &tx, claimed).await;
             }
-            self.publish(&claimed);
         }
+    }
+
+    /// Sends a claimed run to its worker (back to the queue if the session cannot take it).
+    async fn offer(&self, worker_id: Uuid, tx: &mpsc::Sender<ServerMessage>, claimed: run::Model) {
+        let run_id = claimed.id;
+        let Some(lease_id) = claimed.lease_id else {
+            return tracing::error!(run.id = %run_id, "a claimed run has no lease");
+        };
+        let job = match self.job_of(&claimed).await {
+            Ok(job) => job,
+            Err(reason) => {
+                self.fail(
+                    run_id,
+                    &format!("internal: the run cannot be assigned: {reason}"),
+                )
+                .await;
+                return;
+            }
+        };
+        self.fleet
+            .lock()
+            .members
+            .get_mut(&worker_id)
+            .map(|m| m.runs.insert(run_id));
+        let assign = ServerMessage::Assign {
+            run_id,
+            lease_id,
+            job: Box::new(job),
+        };
+        if tx.try_send(assign).is_err() {
+            // The session ended or is not reading: back to the queue at once.
+            self.fleet.lock().release(Some(worker_id), run_id);
+            if let Ok(Some(row)) = queue::take_back(&self.db, run_id, lease_id, now()).await {
+                self.publish(&row);
+            }
+            self.wake.notify_one();
+            return;
+        }
+        self.publish(&claimed);
     }
 
     /// Requeues runs whose offer or lease ran out, fails those delivered too often and those

@@ -6,13 +6,12 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
-use contracts::RunStatus;
 use contracts::worker::ServerMessage;
 use sea_orm::DbErr;
 use uuid::Uuid;
 
 use super::{Runs, session};
-use crate::db::{queue, runs, workers};
+use crate::db::{queue, workers};
 use crate::domain::now;
 use crate::worker::transport::ServerLink;
 
@@ -43,10 +42,10 @@ impl Runs {
             .collect()
     }
 
-    /// Runs running and runs queued, for the pool's counts.
+    /// Runs workers hold (offered or running) and runs queued, for the pool's counts.
     pub async fn counts(&self) -> Result<(u64, u64), DbErr> {
         let db = &self.inner.db;
-        let running = runs::count_with_status(db, RunStatus::Running).await?;
+        let running = queue::leased(db).await?;
         let queued = queue::queued(db).await?;
         Ok((running, queued))
     }

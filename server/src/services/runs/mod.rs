@@ -8,6 +8,7 @@
 //! is published on topic `runs` as the write returned it; a sync request waits for the
 //! publication of its run's final state.
 
+mod batch;
 mod dispatch;
 mod fleet;
 mod jobs;
@@ -316,6 +317,9 @@ impl Runs {
         };
         // Registered first: the run may finish before the insert returns.
         let finished = (body.mode == RunMode::Sync).then(|| inner.wait_for(id));
+        // Two autocommitted statements, not a transaction: each statement is a round trip to
+        // the database connection's thread, and BEGIN and COMMIT would add two more to the
+        // hot path of every run.
         let queued = match runs::insert(&inner.db, row).await {
             Ok(queued) => queued,
             Err(err) => {
@@ -323,14 +327,8 @@ impl Runs {
                 return Err(err.into());
             }
         };
-        runs::append_event(
-            &inner.db,
-            id,
-            RunEventKind::Status,
-            status_data(RunStatus::Queued),
-            now(),
-        )
-        .await?;
+        let data = status_data(RunStatus::Queued);
+        runs::append_event(&inner.db, id, RunEventKind::Status, data, created).await?;
         inner.publish(&queued);
         inner.wake.notify_one();
         tracing::info!("run queued");

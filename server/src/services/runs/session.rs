@@ -13,11 +13,13 @@ use contracts::worker::{
     ServerMessage, WorkerMessage,
 };
 use contracts::{RunEventKind, RunStatus};
+use sea_orm::TransactionTrait;
 use serde_json::json;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
+use super::batch::{self, Batch};
 use super::dispatch::Member;
 use super::{Inner, status_data};
 use crate::db::runs::{self, Finish};
@@ -164,7 +166,18 @@ impl Session {
                 message = link.rx.recv() => match message {
                     Some(message) => {
                         heard = Instant::now();
-                        self.handle(inner, link, message).await;
+                        let mut next = Some(message);
+                        while let Some(first) = next.take() {
+                            let (batch, after) = batch::gather(first, &mut link.rx);
+                            next = after;
+                            match batch {
+                                Batch::Accepts(offers) => self.accepted(inner, link, offers).await,
+                                Batch::Results(results) => {
+                                    self.results(inner, link, results).await;
+                                }
+                                Batch::One(message) => self.handle(inner, link, message).await,
+                            }
+                        }
                     }
                     None => return,
                 },
@@ -186,7 +199,7 @@ impl Session {
     async fn handle(&self, inner: &Inner, link: &ServerLink, message: WorkerMessage) {
         match message {
             WorkerMessage::Accept { run_id, lease_id } => {
-                self.accepted(inner, link, run_id, lease_id).await;
+                self.accepted(inner, link, vec![(run_id, lease_id)]).await;
             }
             WorkerMessage::Decline {
                 run_id,
@@ -233,11 +246,8 @@ impl Session {
                 lease_id,
                 result,
             } => {
-                let accepted = self.result(inner, run_id, lease_id, result).await;
-                inner.fleet.lock().release(Some(self.worker_id), run_id);
-                inner.wake.notify_one();
-                let ack = ServerMessage::ResultAck { run_id, accepted };
-                link.tx.send(ack).await.ok();
+                self.results(inner, link, vec![(run_id, lease_id, result)])
+                    .await
             }
             WorkerMessage::Pong { .. } => {
                 if let Err(err) = workers::seen(&inner.db, self.worker_id, now()).await {
@@ -250,32 +260,56 @@ impl Session {
         }
     }
 
-    async fn accepted(&self, inner: &Inner, link: &ServerLink, run_id: Uuid, lease_id: Uuid) {
-        let expires = queue::after(now(), inner.settings.lease);
-        match queue::accept(&inner.db, run_id, lease_id, now(), expires).await {
-            Ok(Some(running)) => {
-                let recovered = inner
-                    .fleet
-                    .lock()
-                    .members
-                    .get_mut(&self.worker_id)
-                    .is_some_and(|member| {
-                        member.missed_acks = 0;
-                        std::mem::replace(&mut member.unhealthy, false)
+    /// Starts the runs of the offers the worker accepted (one transaction for all of them);
+    /// an offer withdrawn meanwhile is lost to it.
+    async fn accepted(&self, inner: &Inner, link: &ServerLink, offers: Vec<(Uuid, Uuid)>) {
+        let at = now();
+        let expires = queue::after(at, inner.settings.lease);
+        let leases: Vec<Uuid> = offers.iter().map(|(_, lease)| *lease).collect();
+        let stored = async {
+            let txn = inner.db.begin().await?;
+            let running = queue::accept(&txn, &leases, at, expires).await?;
+            let events = running
+                .iter()
+                .map(|run| {
+                    let data = json!({
+                        "status": RunStatus::Running.as_str(),
+                        "worker_id": self.worker_id,
+                        "delivery": run.deliveries,
                     });
-                if recovered {
-                    tracing::info!(worker.id = %self.worker_id, "worker accepts again: healthy");
-                    inner.worker_changed(self.worker_id);
-                }
-                let data = json!({
-                    "status": RunStatus::Running.as_str(),
-                    "worker_id": self.worker_id,
-                    "delivery": running.deliveries,
+                    (run.id, RunEventKind::Status, data)
+                })
+                .collect();
+            runs::append_events_of_runs(&txn, events, at).await?;
+            txn.commit().await?;
+            Ok::<_, sea_orm::DbErr>(running)
+        };
+        let running = match stored.await {
+            Ok(running) => running,
+            // The offers run out and are requeued by the sweep.
+            Err(err) => return tracing::error!(error = %err, "cannot start runs"),
+        };
+        if !running.is_empty() {
+            let recovered = inner
+                .fleet
+                .lock()
+                .members
+                .get_mut(&self.worker_id)
+                .is_some_and(|member| {
+                    member.missed_acks = 0;
+                    std::mem::replace(&mut member.unhealthy, false)
                 });
-                inner.event(run_id, RunEventKind::Status, data).await;
-                inner.publish(&running);
+            if recovered {
+                tracing::info!(worker.id = %self.worker_id, "worker accepts again: healthy");
+                inner.worker_changed(self.worker_id);
             }
-            Ok(None) => {
+        }
+        let started: HashSet<Uuid> = running.iter().map(|run| run.id).collect();
+        for run in &running {
+            inner.publish(run);
+        }
+        for (run_id, _) in offers {
+            if !started.contains(&run_id) {
                 self.lost(
                     inner,
                     link,
@@ -284,7 +318,6 @@ impl Session {
                 )
                 .await;
             }
-            Err(err) => tracing::error!(error = %err, "cannot start a run"),
         }
     }
 
@@ -332,60 +365,99 @@ impl Session {
         }
     }
 
-    /// Stores the run's result if `lease_id` is still its lease; whether it was.
-    async fn result(&self, inner: &Inner, run_id: Uuid, lease_id: Uuid, result: JobResult) -> bool {
-        let signed = |v: Option<u64>| v.map(|v| i64::try_from(v).unwrap_or(i64::MAX));
-        let recorded = Finish {
-            attempts: Some(i32::try_from(result.attempts).unwrap_or(i32::MAX)),
-            prompt_tokens: signed(result.prompt_tokens),
-            completion_tokens: signed(result.completion_tokens),
-            latency_ms: Some(i64::try_from(result.latency_ms).unwrap_or(i64::MAX)),
-            raw_output: result.raw_output,
-            ..Finish::default()
+    /// Stores the results the worker reported (one transaction for all of them), each only
+    /// if its lease is still the run's current lease, and acknowledges each: accepted or not.
+    async fn results(
+        &self,
+        inner: &Inner,
+        link: &ServerLink,
+        results: Vec<(Uuid, Uuid, JobResult)>,
+    ) {
+        let at = now();
+        let ids: Vec<Uuid> = results.iter().map(|(run_id, _, _)| *run_id).collect();
+        let stored = async move {
+            let txn = inner.db.begin().await?;
+            let mut finished = Vec::new();
+            let mut events = Vec::new();
+            for (run_id, lease_id, result) in results {
+                let (status, finish, mut pending) = outcome(result);
+                match queue::finish(&txn, run_id, lease_id, status, at, finish).await? {
+                    Some(row) => {
+                        pending.push((RunEventKind::Status, status_data(status)));
+                        events.extend(pending.into_iter().map(|(kind, data)| (run_id, kind, data)));
+                        finished.push(row);
+                    }
+                    None => {
+                        tracing::info!(run.id = %run_id, "result refused: the lease is not current");
+                    }
+                }
+            }
+            runs::append_events_of_runs(&txn, events, at).await?;
+            txn.commit().await?;
+            Ok::<_, sea_orm::DbErr>(finished)
         };
-        let mut pending = Vec::new();
-        let (status, finish) = match result.outcome {
-            JobOutcome::Succeeded { output, attempt } => {
-                // The winning answer's event is stored with the final one.
-                pending.push((RunEventKind::Attempt, attempt));
-                let finish = Finish {
-                    output: Some(output),
-                    ..recorded
-                };
-                (RunStatus::Succeeded, finish)
-            }
-            JobOutcome::Failed { error } => {
-                let finish = Finish {
-                    error: Some(error),
-                    ..recorded
-                };
-                (RunStatus::Failed, finish)
-            }
-            JobOutcome::Canceled => {
-                let finish = Finish {
-                    error: Some("canceled: the worker aborted the run".to_owned()),
-                    ..recorded
-                };
-                (RunStatus::Canceled, finish)
-            }
-        };
-        let finished = match queue::finish(&inner.db, run_id, lease_id, status, now(), finish).await
+        let finished = stored.await.unwrap_or_else(|err| {
+            tracing::error!(error = %err, "cannot finish runs");
+            Vec::new()
+        });
+        let accepted: HashSet<Uuid> = finished.iter().map(|run| run.id).collect();
         {
-            Ok(finished) => finished,
-            Err(err) => {
-                tracing::error!(error = %err, "cannot finish run");
-                return false;
+            let mut fleet = inner.fleet.lock();
+            for run_id in &ids {
+                fleet.release(Some(self.worker_id), *run_id);
             }
-        };
-        let Some(finished) = finished else {
-            tracing::info!(run.id = %run_id, "result refused: the lease is not current");
-            return false;
-        };
-        pending.push((RunEventKind::Status, status_data(status)));
-        if let Err(err) = runs::append_events(&inner.db, run_id, pending, now()).await {
-            tracing::warn!(error = %err, "run events not stored");
         }
-        inner.publish(&finished);
-        true
+        inner.wake.notify_one();
+        for run in &finished {
+            inner.publish(run);
+        }
+        for run_id in ids {
+            let ack = ServerMessage::ResultAck {
+                run_id,
+                accepted: accepted.contains(&run_id),
+            };
+            link.tx.send(ack).await.ok();
+        }
+    }
+}
+
+/// A reported result as stored: the final status, what the run produced and the events to
+/// record before the final status (the winning answer's).
+fn outcome(result: JobResult) -> (RunStatus, Finish, Vec<(RunEventKind, serde_json::Value)>) {
+    let signed = |v: Option<u64>| v.map(|v| i64::try_from(v).unwrap_or(i64::MAX));
+    let recorded = Finish {
+        attempts: Some(i32::try_from(result.attempts).unwrap_or(i32::MAX)),
+        prompt_tokens: signed(result.prompt_tokens),
+        completion_tokens: signed(result.completion_tokens),
+        latency_ms: Some(i64::try_from(result.latency_ms).unwrap_or(i64::MAX)),
+        raw_output: result.raw_output,
+        ..Finish::default()
+    };
+    match result.outcome {
+        JobOutcome::Succeeded { output, attempt } => {
+            let finish = Finish {
+                output: Some(output),
+                ..recorded
+            };
+            (
+                RunStatus::Succeeded,
+                finish,
+                vec![(RunEventKind::Attempt, attempt)],
+            )
+        }
+        JobOutcome::Failed { error } => {
+            let finish = Finish {
+                error: Some(error),
+                ..recorded
+            };
+            (RunStatus::Failed, finish, Vec::new())
+        }
+        JobOutcome::Canceled => {
+            let finish = Finish {
+                error: Some("canceled: the worker aborted the run".to_owned()),
+                ..recorded
+            };
+            (RunStatus::Canceled, finish, Vec::new())
+        }
     }
 }
