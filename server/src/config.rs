@@ -213,8 +213,8 @@ pub struct Config {
     #[arg(long, env = "AGENTRY_BUILTIN_WORKER_SLOTS", global = true)]
     pub builtin_worker_slots: Option<u32>,
 
-    /// Queue and worker timings; the defaults in production, shortened by tests.
-    #[arg(skip)]
+    /// Queue and worker timings.
+    #[command(flatten)]
     pub queue: QueueSettings,
 
     /// The executable started (with `--render-helper`) to render prompt templates; `None`
@@ -235,20 +235,40 @@ pub struct Config {
 pub const MIN_API_TOKEN_CHARS: usize = 16;
 
 /// Timings of the run queue and of worker sessions (docs/workers.md).
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Args)]
 pub struct QueueSettings {
-    /// The server pings workers this often; two missed pongs mark a worker offline.
+    /// Seconds between the server's pings to each worker; two missed pongs mark it offline.
+    #[arg(long = "worker-heartbeat-secs", env = "AGENTRY_WORKER_HEARTBEAT_SECS",
+        default_value = "30", value_parser = seconds, global = true)]
     pub heartbeat: Duration,
-    /// How long a lease lasts without renewal.
+    /// Seconds a lease lasts without renewal (workers renew every third of it).
+    #[arg(long = "lease-secs", env = "AGENTRY_LEASE_SECS", default_value = "30",
+        value_parser = seconds, global = true)]
     pub lease: Duration,
-    /// How long a worker has to accept an assignment.
+    /// Seconds a worker has to accept an assignment before it is requeued.
+    #[arg(long = "ack-timeout-secs", env = "AGENTRY_ACK_TIMEOUT_SECS", default_value = "5",
+        value_parser = seconds, global = true)]
     pub ack_timeout: Duration,
     /// Consecutive missed acceptances after which a worker is unhealthy.
+    #[arg(skip = 3)]
     pub max_missed_acks: u32,
-    /// Deliveries after which a run whose worker was lost fails.
+    /// Deliveries after which a run whose worker was lost fails with `worker lost`.
+    #[arg(long, env = "AGENTRY_MAX_DELIVERIES", default_value_t = 3, global = true,
+        value_parser = clap::value_parser!(u32).range(1..=100))]
     pub max_deliveries: u32,
     /// How often expired leases and queue deadlines are looked for.
+    #[arg(skip = Duration::from_secs(1))]
     pub sweep_interval: Duration,
+}
+
+/// A whole number of seconds, 1 to 3,600.
+fn seconds(text: &str) -> Result<Duration, String> {
+    match text.trim().parse::<u64>() {
+        Ok(secs @ 1..=3600) => Ok(Duration::from_secs(secs)),
+        _ => Err(format!(
+            "`{text}` is not a whole number of seconds from 1 to 3600"
+        )),
+    }
 }
 
 impl Default for QueueSettings {
@@ -383,6 +403,27 @@ mod tests {
         assert!(config.check(public).is_ok());
         config.api_token = Some("short".to_owned());
         assert!(config.check(public).is_err());
+    }
+
+    #[test]
+    fn queue_timings_are_read_and_bad_ones_refused() {
+        let parse = |args: &[&str]| Cli::try_parse_from([&["agentry"], args].concat());
+        let cli = parse(&["--lease-secs", "2", "--ack-timeout-secs", "1"]).unwrap();
+        assert_eq!(cli.config.queue.lease, Duration::from_secs(2));
+        assert_eq!(cli.config.queue.ack_timeout, Duration::from_secs(1));
+        assert_eq!(cli.config.queue.heartbeat, Duration::from_secs(30));
+        assert_eq!(cli.config.queue.max_deliveries, 3);
+        assert_eq!(cli.config.queue.sweep_interval, Duration::from_secs(1));
+        for bad in [
+            &["--lease-secs", "0"][..],
+            &["--lease-secs", "1.5"],
+            &["--worker-heartbeat-secs", "3601"],
+            &["--ack-timeout-secs", "-1"],
+            &["--max-deliveries", "0"],
+        ] {
+            let err = parse(bad).unwrap_err().to_string();
+            assert!(err.contains(bad[0]), "{bad:?}: {err}");
+        }
     }
 
     #[test]

@@ -11,161 +11,30 @@
     reason = "the test drives the binary from outside: its own client, fake LLM and tasks"
 )]
 
-use std::path::Path;
-use std::process::Stdio;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+mod processes;
+
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
+use processes::{DEADLINE, Gate, get, post, start_server};
 use sea_orm::{ConnectionTrait, Database, Statement};
-use serde_json::{Value, json};
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
-use tokio::net::TcpListener;
-use tokio::process::{Child, Command};
-
-const DEADLINE: Duration = Duration::from_secs(60);
-
-/// An OpenAI-compatible endpoint that lists one model at once and never answers a chat
-/// completion: every run stays in flight until the server is killed.
-struct Stuck {
-    port: u16,
-    chats: Arc<AtomicUsize>,
-}
-
-async fn stuck_llm() -> Stuck {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let chats = Arc::new(AtomicUsize::new(0));
-    let counter = Arc::clone(&chats);
-    tokio::spawn(async move {
-        while let Ok((mut stream, _)) = listener.accept().await {
-            let counter = Arc::clone(&counter);
-            tokio::spawn(async move {
-                let mut buffer = vec![0_u8; 64 * 1024];
-                let n = stream.read(&mut buffer).await.unwrap_or(0);
-                let head = String::from_utf8_lossy(&buffer[..n]);
-                if head.starts_with("GET") {
-                    let body = r#"{"data":[{"id":"m"}]}"#;
-                    let answer = format!(
-                        "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
-                        body.len()
-                    );
-                    let _ = stream.write_all(answer.as_bytes()).await;
-                } else {
-                    counter.fetch_add(1, Ordering::SeqCst);
-                    std::future::pending::<()>().await;
-                }
-            });
-        }
-    });
-    Stuck { port, chats }
-}
-
-/// The binary on port 0 over `data_dir` (and `database_url` when given); returns it with its
-/// address, read from its log.
-async fn start(data_dir: &Path, database_url: Option<&str>) -> (Child, String) {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_agentry"));
-    command
-        .current_dir(data_dir)
-        .env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .env("AGENTRY_DATA_DIR", data_dir)
-        .env("AGENTRY_LOG", "info")
-        .env("AGENTRY_VALIDATION_INTERVAL_SECS", "0")
-        .args(["serve", "--bind", "127.0.0.1:0"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true);
-    if let Some(url) = database_url {
-        command.env("DATABASE_URL", url);
-    }
-    let mut child = command.spawn().expect("spawn agentry");
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    let addr = tokio::time::timeout(DEADLINE, async {
-        while let Some(line) = lines.next_line().await.unwrap() {
-            if let Some(at) = line.find("listening on http://") {
-                return line[at + "listening on http://".len()..]
-                    .split_whitespace()
-                    .next()
-                    .unwrap()
-                    .to_owned();
-            }
-        }
-        panic!("the server exited before listening");
-    })
-    .await
-    .expect("the server logs its address");
-    // Keep draining the log so the server never blocks on a full pipe.
-    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-    (child, addr)
-}
-
-async fn post(client: &reqwest::Client, addr: &str, path: &str, body: Value) -> Value {
-    let resp = client
-        .post(format!("http://{addr}{path}"))
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
-    assert!(resp.status().is_success(), "{path}: {}", resp.status());
-    resp.json().await.unwrap()
-}
-
-async fn get(client: &reqwest::Client, addr: &str, path: &str) -> Value {
-    let resp = client
-        .get(format!("http://{addr}{path}"))
-        .send()
-        .await
-        .unwrap();
-    assert!(resp.status().is_success(), "{path}: {}", resp.status());
-    resp.json().await.unwrap()
-}
+use serde_json::json;
 
 async fn kill_mid_run_and_restart(database_url: Option<&str>) {
     let iterations: usize = std::env::var("AGENTRY_KILL_ITERATIONS")
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(2);
-    let llm = stuck_llm().await;
+    // Never opened: every run stays in flight until the server is killed.
+    let llm = Gate::start().await;
     let dir = tempfile::tempdir().unwrap();
     agentry::outbound::install_crypto_provider();
     let client = reqwest::Client::builder().no_proxy().build().unwrap();
-    let (mut server, mut addr) = start(dir.path(), database_url).await;
-    let provider = post(
-        &client,
-        &addr,
-        "/api/providers",
-        json!({"name": "stuck",
-        "kind": "openai_compatible", "base_url": format!("http://127.0.0.1:{}/v1", llm.port)}),
-    )
-    .await;
-    let task = post(
-        &client,
-        &addr,
-        "/api/tasks",
-        json!({"name": "t",
-        "response_schema": {"type": "object"}}),
-    )
-    .await;
-    let agent = post(
-        &client,
-        &addr,
-        "/api/agents",
-        json!({"name": "a",
-        "provider_id": provider["id"], "model": "m", "system_prompt": "Answer.",
-        "timeout_secs": 3600}),
-    )
-    .await;
-    let (agent_id, task_id) = (agent["id"].as_str().unwrap(), task["id"].as_str().unwrap());
-    post(
-        &client,
-        &addr,
-        &format!("/api/agents/{agent_id}/tasks"),
-        json!({"task_id": task_id}),
-    )
-    .await;
-    let runs_path = format!("/api/agents/{agent_id}/tasks/{task_id}/runs");
+    let (mut server, mut addr) = start_server(dir.path(), database_url, "127.0.0.1:0", &[]).await;
+    let runs_path = processes::runnable(&client, &addr, &llm).await;
+    let agents = get(&client, &addr, "/api/agents").await;
+    let agent_id = agents["items"][0]["id"].as_str().unwrap().to_owned();
+    let task = get(&client, &addr, "/api/tasks").await["items"][0].clone();
 
     let mut started = 0;
     for round in 0..iterations {
@@ -199,7 +68,7 @@ async fn kill_mid_run_and_restart(database_url: Option<&str>) {
         server.start_kill().unwrap();
         server.wait().await.unwrap();
         let calls_before = llm.chats.load(Ordering::SeqCst);
-        (server, addr) = start(dir.path(), database_url).await;
+        (server, addr) = start_server(dir.path(), database_url, "127.0.0.1:0", &[]).await;
         let deadline = Instant::now() + DEADLINE;
         while llm.chats.load(Ordering::SeqCst) < calls_before + started {
             assert!(
@@ -277,26 +146,5 @@ async fn sqlite_survives_kill_9_mid_run() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_survives_kill_9_mid_run() {
-    let admin_url = std::env::var("AGENTRY_TEST_PG_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned());
-    let admin = Database::connect(&admin_url)
-        .await
-        .expect("PostgreSQL must be reachable for this test (AGENTRY_TEST_PG_URL)");
-    let name = format!("agentry_kill_{}", uuid::Uuid::now_v7().simple());
-    admin
-        .execute_unprepared(&format!("CREATE DATABASE \"{name}\""))
-        .await
-        .unwrap();
-    let base = admin_url
-        .rsplit_once('/')
-        .map_or(admin_url.as_str(), |(base, _)| base);
-    let url = format!("{base}/{name}");
-    let outcome = tokio::spawn(async move { kill_mid_run_and_restart(Some(&url)).await }).await;
-    admin
-        .execute_unprepared(&format!("DROP DATABASE \"{name}\" WITH (FORCE)"))
-        .await
-        .unwrap();
-    if let Err(e) = outcome {
-        std::panic::resume_unwind(e.into_panic());
-    }
+    processes::on_postgres(|url| async move { kill_mid_run_and_restart(Some(&url)).await }).await;
 }

@@ -544,7 +544,123 @@ async fn concurrent_claims_never_take_the_same_run(backend: Backend) {
     }
 }
 
+/// Offers claimed together and acceptances and results sent back to back (which the session
+/// stores together): each offer has its own lease, an offer withdrawn in between is lost to
+/// the worker while the others run, and a stale result among fresh ones is refused alone.
+async fn offers_acceptances_and_results_in_batches_keep_each_run_apart(backend: Backend) {
+    for transport in TRANSPORTS {
+        batches_over(backend, transport).await;
+    }
+}
+
+async fn batches_over(backend: Backend, transport: Transport) {
+    let app = TestApp::spawn_with(backend, |c| {
+        c.builtin_worker = false;
+        c.queue.ack_timeout = WAIT;
+    })
+    .await;
+    let (_openai, url) = runs_url(&app).await;
+    let mut queued = Vec::new();
+    for _ in 0..4 {
+        queued.push(queue_async(&app, &url).await);
+    }
+    let mut worker = Scripted::connect_over(&app, transport, "batch", 4).await;
+    let mut offers = Vec::new();
+    for _ in 0..4 {
+        offers.push(worker.offer().await);
+    }
+    let mut offered: Vec<Uuid> = offers.iter().map(|(run, _)| *run).collect();
+    offered.sort();
+    assert_eq!(offered, queued, "every queued run offered once");
+    let mut leases: Vec<Uuid> = offers.iter().map(|(_, lease)| *lease).collect();
+    leases.sort();
+    leases.dedup();
+    assert_eq!(leases.len(), 4, "one lease per offer: {offers:?}");
+
+    let (withdrawn, _) = offers[1];
+    app.post(&format!("/api/runs/{withdrawn}/cancel"), &json!({}))
+        .await
+        .assert_status(202);
+    match worker.recv().await {
+        ServerMessage::Cancel { run_id } => assert_eq!(run_id, withdrawn),
+        other => panic!("expected cancel, got {other:?}"),
+    }
+    for (run_id, lease_id) in &offers {
+        let accept = WorkerMessage::Accept {
+            run_id: *run_id,
+            lease_id: *lease_id,
+        };
+        worker.send(accept).await;
+    }
+    match worker.recv().await {
+        ServerMessage::LeaseLost { run_id, .. } => assert_eq!(run_id, withdrawn),
+        other => panic!("expected lease_lost, got {other:?}"),
+    }
+    for (run_id, _) in &offers {
+        let expected = if *run_id == withdrawn {
+            "canceled"
+        } else {
+            "running"
+        };
+        let stored = run(&app, *run_id).await;
+        assert_eq!(stored["status"], expected, "{stored}");
+    }
+
+    for (run_id, lease_id) in &offers {
+        let result = JobResult {
+            outcome: JobOutcome::Succeeded {
+                output: serde_json::from_str(VALID).unwrap(),
+                attempt: json!({"attempt": 1}),
+            },
+            attempts: 1,
+            prompt_tokens: None,
+            completion_tokens: None,
+            raw_output: Some(VALID.to_owned()),
+            latency_ms: 1,
+        };
+        let result = WorkerMessage::Result {
+            run_id: *run_id,
+            lease_id: *lease_id,
+            result,
+        };
+        worker.send(result).await;
+    }
+    for (run_id, _) in &offers {
+        match worker.recv().await {
+            ServerMessage::ResultAck {
+                run_id: acked,
+                accepted,
+            } => {
+                assert_eq!(acked, *run_id, "acknowledged in order");
+                assert_eq!(accepted, acked != withdrawn, "{acked}");
+            }
+            other => panic!("expected result_ack, got {other:?}"),
+        }
+    }
+    for (run_id, _) in &offers {
+        let stored = run(&app, *run_id).await;
+        let events = app.get(&format!("/api/runs/{run_id}/events")).await.json();
+        let statuses: Vec<&str> = events
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["kind"] == "status")
+            .map(|e| e["data"]["status"].as_str().unwrap())
+            .collect();
+        if *run_id == withdrawn {
+            assert_eq!(stored["status"], "canceled", "{stored}");
+            assert_eq!(stored["deliveries"], 0, "never started: {stored}");
+            assert_eq!(statuses, ["queued", "canceled"], "{events}");
+        } else {
+            assert_eq!(stored["status"], "succeeded", "{stored}");
+            assert_eq!(stored["deliveries"], 1, "{stored}");
+            assert_eq!(statuses, ["queued", "running", "succeeded"], "{events}");
+        }
+    }
+}
+
 db_tests!(
+    offers_acceptances_and_results_in_batches_keep_each_run_apart,
     a_worker_executes_an_offer_it_accepts,
     offers_not_accepted_in_time_are_requeued_and_three_misses_make_a_worker_unhealthy,
     a_result_under_a_lease_that_was_taken_back_is_refused,

@@ -347,7 +347,96 @@ async fn cancel_reaches_a_remote_worker_and_drops_the_provider_call(backend: Bac
     assert_eq!(next["status"], "succeeded", "{next}");
 }
 
+/// Names of the workers in `prefix*` that are online now.
+async fn online_named(app: &TestApp, prefix: &str) -> Vec<String> {
+    app.get("/api/workers")
+        .await
+        .json()
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|w| w["status"] == "online")
+        .filter_map(|w| w["name"].as_str())
+        .filter(|name| name.starts_with(prefix))
+        .map(str::to_owned)
+        .collect()
+}
+
+/// 50 real workers lose their server (a stop: each is told it is draining) and come back on
+/// their own with full-jitter backoff: spread over time, not in one burst.
+async fn fifty_workers_reconnect_spread_over_time_after_a_restart(backend: Backend) {
+    const WORKERS: usize = 50;
+    let app = TestApp::spawn(backend).await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut fleet = Vec::new();
+    for i in 0..WORKERS {
+        let token = app.worker_token().await;
+        let name = format!("fleet-{i}");
+        let args = [
+            "--token",
+            token.as_str(),
+            "--name",
+            name.as_str(),
+            "--slots",
+            "1",
+        ];
+        fleet.push(WorkerProcess::spawn(&app, &dir.path().join(&name), &args));
+    }
+    let deadline = std::time::Instant::now() + Duration::from_secs(120);
+    while online_named(&app, "fleet-").await.len() < WORKERS {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the fleet never came online"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    let addr = app.base_url.trim_start_matches("http://").to_owned();
+    let (config, data_dir, pg) = app.stop().await;
+    let app = TestApp::start_on(config, data_dir, pg, &addr).await;
+    let restarted = std::time::Instant::now();
+    // When each worker is first seen online again, polled every 10 ms.
+    let mut back: std::collections::HashMap<String, Duration> = std::collections::HashMap::new();
+    while back.len() < WORKERS {
+        assert!(
+            restarted.elapsed() < Duration::from_secs(120),
+            "only {} of {WORKERS} workers reconnected",
+            back.len()
+        );
+        let at = restarted.elapsed();
+        for name in online_named(&app, "fleet-").await {
+            back.entry(name).or_insert(at);
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let mut times: Vec<Duration> = back.into_values().collect();
+    times.sort();
+    let span = times[WORKERS - 1] - times[0];
+    // Full jitter over a window of at least a second: a fleet reconnecting at once would
+    // span a few tens of milliseconds.
+    assert!(
+        span >= Duration::from_millis(300),
+        "reconnects within {span:?}: {times:?}"
+    );
+    let busiest = times
+        .iter()
+        .map(|start| {
+            times
+                .iter()
+                .filter(|t| **t >= *start && **t < *start + Duration::from_millis(100))
+                .count()
+        })
+        .max()
+        .unwrap();
+    assert!(
+        busiest <= WORKERS / 2,
+        "{busiest} of {WORKERS} reconnected within 100 ms: {times:?}"
+    );
+    drop(fleet);
+}
+
 db_tests!(
+    fifty_workers_reconnect_spread_over_time_after_a_restart,
     registration_tokens_are_single_use_hashed_and_revocable,
     cancel_reaches_a_remote_worker_and_drops_the_provider_call,
     a_remote_worker_process_executes_runs_when_the_builtin_is_disabled,
