@@ -250,7 +250,7 @@ pub struct QueueSettings {
         value_parser = seconds, global = true)]
     pub ack_timeout: Duration,
     /// Consecutive missed acceptances after which a worker is unhealthy.
-    #[arg(skip = 3)]
+    #[arg(skip = 3u32)]
     pub max_missed_acks: u32,
     /// Deliveries after which a run whose worker was lost fails with `worker lost`.
     #[arg(long, env = "AGENTRY_MAX_DELIVERIES", default_value_t = 3, global = true,
@@ -418,11 +418,12 @@ mod tests {
             &["--lease-secs", "0"][..],
             &["--lease-secs", "1.5"],
             &["--worker-heartbeat-secs", "3601"],
-            &["--ack-timeout-secs", "-1"],
+            &["--ack-timeout-secs=-1"],
             &["--max-deliveries", "0"],
         ] {
             let err = parse(bad).unwrap_err().to_string();
-            assert!(err.contains(bad[0]), "{bad:?}: {err}");
+            let flag = bad[0].split('=').next().unwrap();
+            assert!(err.contains(flag), "{bad:?}: {err}");
         }
     }
 

@@ -115,12 +115,12 @@ mod tests {
             matches!(&batch, Batch::Results(r) if r.len() == 1),
             "{batch:?}"
         );
-        assert!(next.is_none());
-        let (batch, _) = gather(rx.try_recv().unwrap(), &mut rx);
+        let (batch, next) = gather(next.unwrap(), &mut rx);
         assert!(
-            matches!(&batch, Batch::Accepts(a) if a.len() == 1),
+            matches!(&batch, Batch::Accepts(a) if a.len() == 1 && a[0].0.as_u128() == 5),
             "{batch:?}"
         );
+        assert!(next.is_none() && rx.try_recv().is_err());
     }
 
     #[test]
