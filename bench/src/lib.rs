@@ -192,39 +192,53 @@ async fn on_one_database(
             );
         }
         if wants(Scenario::Queue) {
-            let runs = options.plan.queue_runs;
-            let builtin = fixtures::runnable(
-                client,
-                &base,
-                &stub.base_url(),
-                &format!("{}-queue", db.name()),
-            )
-            .await?;
-            results.queue.push(
-                queue::burst("built-in", db.name(), client, &base, &builtin, runs, 32).await?,
-            );
+            let plan = &options.plan;
+            let loads = [
+                queue::Submit::Burst {
+                    runs: plan.queue_runs,
+                    concurrency: 32,
+                },
+                queue::Submit::Rate {
+                    rate: plan.queue_rate,
+                    duration: plan.rate_duration,
+                },
+            ];
+            // Each measurement has its own agent: its runs are read back to compute latencies.
+            let fixture = |label: String| {
+                let (base, stub) = (base.as_str(), stub.base_url());
+                async move { fixtures::runnable(client, base, &stub, &label).await }
+            };
+            for (i, how) in loads.into_iter().enumerate() {
+                let runnable = fixture(format!("{}-queue-{i}", db.name())).await?;
+                results.queue.push(
+                    queue::measure("built-in", db.name(), client, &base, &runnable, how).await?,
+                );
+            }
             let dir = tempfile::tempdir()?;
-            let remote = fixtures::runnable(
-                client,
-                &base,
-                &stub.base_url(),
-                &format!("{}-remote", db.name()),
-            )
-            .await?;
             let mut worker =
                 queue::remote_worker(client, &base, &launch.binary, dir.path(), 64).await?;
-            let measured = queue::burst(
-                "remote (WebSocket)",
-                db.name(),
-                client,
-                &base,
-                &remote,
-                runs,
-                32,
-            )
-            .await;
+            let mut measured = Ok(());
+            for (i, how) in loads.into_iter().enumerate() {
+                let runnable = fixture(format!("{}-remote-{i}", db.name())).await?;
+                match queue::measure(
+                    "remote (WebSocket)",
+                    db.name(),
+                    client,
+                    &base,
+                    &runnable,
+                    how,
+                )
+                .await
+                {
+                    Ok(queue) => results.queue.push(queue),
+                    Err(err) => {
+                        measured = Err(err);
+                        break;
+                    }
+                }
+            }
             worker.kill().await.ok();
-            results.queue.push(measured?);
+            measured?;
             // The scenarios after this one expect the built-in worker.
             client
                 .patch(format!(

@@ -27,6 +27,8 @@ pub struct Plan {
     pub leak_runs: u64,
     /// Async runs per queue burst.
     pub queue_runs: u64,
+    /// Open-loop rate (async runs/s) at which enqueue → assign is measured with free slots.
+    pub queue_rate: u64,
     pub leak_sample_every: u64,
     pub leak_concurrency: u64,
     pub cold_starts: u32,
@@ -50,6 +52,7 @@ impl Plan {
             idle_clients: vec![1000, 10_000],
             leak_runs: 100_000,
             queue_runs: 10_000,
+            queue_rate: 250,
             leak_sample_every: 10_000,
             leak_concurrency: 16,
             cold_starts: 5,
@@ -73,6 +76,7 @@ impl Plan {
             idle_clients: vec![10, 40],
             leak_runs: 200,
             queue_runs: 300,
+            queue_rate: 100,
             leak_sample_every: 100,
             leak_concurrency: 4,
             cold_starts: 1,

@@ -148,16 +148,17 @@ fn queue(out: &mut String, r: &Results) {
 ",
     );
     out.push_str(
-        "A burst of async runs (`mode: \"async\"`, 202 at once) from 32 clients against the \
-         instant stub, executed by the built-in worker, then by one remote `agentry worker` \
-         (64 slots) over loopback WebSocket with the built-in one disabled. *Executed* is runs \
-         finished per second from the first submit to the last result; latencies come from the \
-         stored runs: enqueue → assign is `assigned_at − queued_at`, enqueue → result is \
-         `finished_at − created_at` (ms, p50 / p99 / max).\n\n",
+        "Async runs (`mode: \"async\"`, 202 at once) against the instant stub, executed by the \
+         built-in worker, then by one remote `agentry worker` (64 slots) over loopback \
+         WebSocket with the built-in one disabled; submitted as a burst from 32 clients \
+         (throughput) and as an open loop at a steady rate (dispatch latency with free \
+         slots). *Executed* is runs finished per second from the first submit to the last \
+         result; latencies come from the stored runs: enqueue → assign is `assigned_at − \
+         queued_at`, enqueue → result is `finished_at − created_at` (ms, p50 / p99 / max).\n\n",
     );
     out.push_str(
-        "| worker | database | runs | submitted/s | executed/s | enqueue → assign | enqueue → result | failed |\n\
-         |---|---|---|---|---|---|---|---|\n",
+        "| worker | database | load | runs | submitted/s | executed/s | enqueue → assign | enqueue → result | failed |\n\
+         |---|---|---|---|---|---|---|---|---|\n",
     );
     for q in &r.queue {
         let p = |x: &crate::scenarios::queue::Percentiles| {
@@ -165,9 +166,10 @@ fn queue(out: &mut String, r: &Results) {
         };
         let _ = writeln!(
             out,
-            "| {} | {} | {} | {:.0} | {:.0} | {} | {} | {} |",
+            "| {} | {} | {} | {} | {:.0} | {:.0} | {} | {} | {} |",
             q.worker,
             q.database,
+            q.load,
             q.runs,
             q.submit.throughput,
             q.executed_per_sec,

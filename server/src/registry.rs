@@ -60,6 +60,14 @@ impl<K: Hash + Eq, V> Registry<K, V> {
         Ok(built)
     }
 
+    /// The live instance for `key`, if there is one and nobody is building it; never builds.
+    pub fn live(&self, key: &K) -> Option<Arc<V>> {
+        self.lookups.fetch_add(1, Ordering::Relaxed);
+        let slot = Arc::clone(self.slots.lock().get(key)?);
+        let current = slot.try_lock().ok()?;
+        current.upgrade()
+    }
+
     /// Instances alive right now (held by at least one caller).
     pub fn live_instances(&self) -> usize {
         self.slots
@@ -96,6 +104,21 @@ mod tests {
 
     fn build(value: u32) -> impl FnOnce() -> Result<u32, Infallible> {
         move || Ok(value)
+    }
+
+    #[tokio::test]
+    async fn live_finds_only_an_instance_someone_holds() {
+        let registry = Registry::new();
+        assert!(registry.live(&1).is_none());
+        let held = registry.get_or_try_build(1, build(10)).await.unwrap();
+        assert!(Arc::ptr_eq(&registry.live(&1).unwrap(), &held));
+        assert!(registry.live(&2).is_none());
+        drop(held);
+        assert!(
+            registry.live(&1).is_none(),
+            "a dropped instance is not kept alive"
+        );
+        assert_eq!(registry.builds(), 1, "live never builds");
     }
 
     #[tokio::test]

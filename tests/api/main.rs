@@ -17,6 +17,7 @@ mod canary;
 mod cli;
 mod contract;
 mod contract_rules;
+mod enqueue;
 mod errors;
 mod fakes_smoke;
 mod faults;

@@ -659,7 +659,54 @@ async fn batches_over(backend: Backend, transport: Transport) {
     }
 }
 
+/// The server checks what a worker reports: a `succeeded` output that does not match the
+/// response schema is stored as a failed run that says why, keeping the raw output.
+async fn output_a_worker_reports_is_checked_against_the_response_schema(backend: Backend) {
+    let app = app_without_builtin(backend).await;
+    let (_openai, url) = runs_url(&app).await;
+    let mut worker = Scripted::connect(&app, "w1", 1).await;
+    let bad = [
+        (json!({"sentiment": "ecstatic", "score": 0.9}), "/sentiment"),
+        (json!({"sentiment": "positive"}), "score"),
+        (json!({"sentiment": "positive", "score": "high"}), "/score"),
+        (json!("positive"), "object"),
+        (json!(null), "object"),
+    ];
+    for (output, named) in bad {
+        let id = queue_async(&app, &url).await;
+        let (run_id, lease_id) = worker.offer().await;
+        assert_eq!(run_id, id);
+        worker
+            .send(WorkerMessage::Accept { run_id, lease_id })
+            .await;
+        assert!(worker.succeed(run_id, lease_id, output.clone()).await);
+        let stored = run(&app, id).await;
+        assert_eq!(stored["status"], "failed", "{output}: {stored}");
+        let error = stored["error"].as_str().unwrap();
+        assert!(
+            error.starts_with("invalid output: ") && error.contains(named),
+            "{output}: {error}"
+        );
+        assert_eq!(stored["output"], Value::Null, "{stored}");
+        assert_eq!(
+            stored["raw_output"], VALID,
+            "the raw answer is kept: {stored}"
+        );
+    }
+    let id = queue_async(&app, &url).await;
+    let (run_id, lease_id) = worker.offer().await;
+    worker
+        .send(WorkerMessage::Accept { run_id, lease_id })
+        .await;
+    let valid: Value = serde_json::from_str(VALID).unwrap();
+    assert!(worker.succeed(run_id, lease_id, valid.clone()).await);
+    let stored = run(&app, id).await;
+    assert_eq!(stored["status"], "succeeded", "{stored}");
+    assert_eq!(stored["output"], valid);
+}
+
 db_tests!(
+    output_a_worker_reports_is_checked_against_the_response_schema,
     offers_acceptances_and_results_in_batches_keep_each_run_apart,
     a_worker_executes_an_offer_it_accepts,
     offers_not_accepted_in_time_are_requeued_and_three_misses_make_a_worker_unhealthy,

@@ -1,9 +1,10 @@
-//! Queue throughput: a burst of async runs (`mode: "async"`, answered 202 at once) against the
-//! instant stub, executed by the built-in worker — or, with it disabled, by one remote
-//! `agentry worker` over loopback WebSocket. Measured from the runs the server stored: how
-//! fast the burst was submitted, how fast it was executed (first submit → last finished),
-//! and per run enqueue → assign (`assigned_at - queued_at`) and enqueue → result
-//! (`finished_at - created_at`).
+//! The queue: async runs (`mode: "async"`, answered 202 at once) against the instant stub,
+//! executed by the built-in worker — or, with it disabled, by one remote `agentry worker`
+//! over loopback WebSocket — submitted two ways: a burst from 32 clients (throughput: how
+//! fast it was submitted and executed, first submit → last finished) and an open loop at a
+//! steady rate the queue sustains (dispatch latency with free slots, not queue wait).
+//! Measured from the runs the server stored: per run enqueue → assign
+//! (`assigned_at - queued_at`) and enqueue → result (`finished_at - created_at`).
 
 use std::path::Path;
 use std::process::Stdio;
@@ -22,8 +23,10 @@ pub struct Queue {
     /// "built-in" or "remote (WebSocket)".
     pub worker: String,
     pub database: String,
+    /// How the runs were submitted, e.g. "burst, 32 clients" or "250/s".
+    pub load: String,
     pub runs: u64,
-    /// Submitting the burst (202 answers), closed loop.
+    /// Submitting the runs (202 answers).
     pub submit: Summary,
     /// Runs finished per second, first submit → last finished.
     pub executed_per_sec: f64,
@@ -55,15 +58,32 @@ impl Percentiles {
     }
 }
 
-/// Submits `runs` async runs with `concurrency` clients and waits for all of them.
-pub async fn burst(
+/// How runs are submitted.
+#[derive(Debug, Clone, Copy)]
+pub enum Submit {
+    /// `runs` runs from `concurrency` clients, back to back.
+    Burst { runs: u64, concurrency: u64 },
+    /// `rate` runs per second for `duration`, each at its time.
+    Rate { rate: u64, duration: Duration },
+}
+
+impl Submit {
+    fn label(self) -> String {
+        match self {
+            Submit::Burst { concurrency, .. } => format!("burst, {concurrency} clients"),
+            Submit::Rate { rate, .. } => format!("{rate}/s"),
+        }
+    }
+}
+
+/// Submits async runs as `how` says and waits for all of them.
+pub async fn measure(
     worker: &str,
     database: &str,
     client: &Client,
     base: &str,
     fixture: &Runnable,
-    runs: u64,
-    concurrency: u64,
+    how: Submit,
 ) -> anyhow::Result<Queue> {
     let mut body = fixtures::run_input();
     body["mode"] = json!("async");
@@ -73,8 +93,19 @@ pub async fn burst(
         StatusCode::ACCEPTED,
     ));
     let began = Instant::now();
-    let submit = load::closed_loop(client, &make, concurrency, Bound::Requests(runs)).await?;
-    eprintln!("[queue] {worker} ({database}): submitted {}", submit.line());
+    let submit = match how {
+        Submit::Burst { runs, concurrency } => {
+            load::closed_loop(client, &make, concurrency, Bound::Requests(runs)).await?
+        }
+        Submit::Rate { rate, duration } => {
+            load::open_loop(client, &make, rate, duration, 10_000).await?
+        }
+    };
+    let label = how.label();
+    eprintln!(
+        "[queue] {worker} ({database}, {label}): submitted {}",
+        submit.line()
+    );
     let deadline = Instant::now() + Duration::from_secs(300);
     loop {
         // The pool's counts (two index lookups), not `GET /api/runs?status=` per status: a
@@ -120,6 +151,7 @@ pub async fn burst(
     let queue = Queue {
         worker: worker.to_owned(),
         database: database.to_owned(),
+        load: label.clone(),
         runs: rows.len() as u64,
         submit,
         executed_per_sec: if span > 0.0 {
@@ -132,8 +164,9 @@ pub async fn burst(
         failed,
     };
     eprintln!(
-        "[queue] {worker} ({database}): {:.0} runs/s executed, assign p99 {:.2} ms, result p99 {:.2} ms, {} failed",
+        "[queue] {worker} ({database}, {label}): {:.0} runs/s executed, assign p50 {:.2} p99 {:.2} ms, result p99 {:.2} ms, {} failed",
         queue.executed_per_sec,
+        queue.enqueue_to_assign.p50_ms,
         queue.enqueue_to_assign.p99_ms,
         queue.enqueue_to_result.p99_ms,
         queue.failed

@@ -89,3 +89,36 @@ pub async fn assigned_task(
         .one(db)
         .await
 }
+
+/// The revisions of an assigned agent/task pair and of the agent's provider.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, sea_orm::FromQueryResult)]
+pub struct Revisions {
+    pub agent_revision: i64,
+    pub task_revision: i64,
+    pub provider_id: Uuid,
+    pub provider_revision: i64,
+}
+
+/// The revisions of the configuration a run of `agent_id` on `task_id` would use, in one
+/// statement; `None` when the agent, the task, the assignment or the provider is missing.
+/// Enough to find a prepared runnable agent without reading the three rows.
+pub async fn revisions(
+    db: &impl ConnectionTrait,
+    agent_id: Uuid,
+    task_id: Uuid,
+) -> Result<Option<Revisions>, DbErr> {
+    use sea_orm::{FromQueryResult, Statement};
+    let sql = "SELECT a.revision AS agent_revision, t.revision AS task_revision, \
+               p.id AS provider_id, p.revision AS provider_revision \
+               FROM agent_task_assignments x \
+               JOIN agent_configs a ON a.id = x.agent_id \
+               JOIN task_configs t ON t.id = x.task_id \
+               JOIN llm_providers p ON p.id = a.provider_id \
+               WHERE x.agent_id = $1 AND x.task_id = $2";
+    let statement = Statement::from_sql_and_values(
+        db.get_database_backend(),
+        sql,
+        [agent_id.into(), task_id.into()],
+    );
+    Revisions::find_by_statement(statement).one(db).await
+}

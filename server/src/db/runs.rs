@@ -116,8 +116,31 @@ impl run::Model {
     }
 }
 
-pub async fn insert(db: &impl ConnectionTrait, model: run::Model) -> Result<run::Model, DbErr> {
-    super::insert_returning::<run::Entity>(db, run::ActiveModel::from(model)).await
+/// Stores new `queued` runs, each with its `queued` status event (at the run's creation
+/// time), in two statements however many runs.
+pub async fn insert_queued(db: &impl ConnectionTrait, rows: Vec<run::Model>) -> Result<(), DbErr> {
+    let events: Vec<event::ActiveModel> = rows
+        .iter()
+        .map(|row| event::ActiveModel {
+            id: sea_orm::ActiveValue::NotSet,
+            run_id: sea_orm::ActiveValue::Set(row.id),
+            kind: sea_orm::ActiveValue::Set(Wire(RunEventKind::Status)),
+            data: sea_orm::ActiveValue::Set(serde_json::json!({
+                "status": RunStatus::Queued.as_str()
+            })),
+            created_at: sea_orm::ActiveValue::Set(row.created_at),
+        })
+        .collect();
+    if events.is_empty() {
+        return Ok(());
+    }
+    run::Entity::insert_many(rows.into_iter().map(run::ActiveModel::from))
+        .exec_without_returning(db)
+        .await?;
+    event::Entity::insert_many(events)
+        .exec_without_returning(db)
+        .await?;
+    Ok(())
 }
 
 pub async fn find(db: &impl ConnectionTrait, id: Uuid) -> Result<Option<run::Model>, DbErr> {

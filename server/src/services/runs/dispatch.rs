@@ -201,7 +201,17 @@ impl Inner {
             return tracing::error!(run.id = %run_id, "a claimed run has no lease");
         };
         let job = match self.job_of(&claimed).await {
-            Ok(job) => job,
+            Ok(job) => match self.checks.expect(run_id, &job).await {
+                Ok(()) => job,
+                Err(reason) => {
+                    self.fail(
+                        run_id,
+                        &format!("internal: the run cannot be assigned: {reason}"),
+                    )
+                    .await;
+                    return;
+                }
+            },
             Err(reason) => {
                 self.fail(
                     run_id,

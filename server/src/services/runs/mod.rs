@@ -9,8 +9,10 @@
 //! publication of its run's final state.
 
 mod batch;
+mod checks;
 mod dispatch;
 mod fleet;
+mod inserts;
 mod jobs;
 pub mod runnable;
 mod session;
@@ -98,6 +100,9 @@ pub struct RunsConfig {
     pub outbound: GuardedClient,
 }
 
+/// Agent/task pairs remembered before the forgotten ones are pruned.
+const RECENT_PAIRS: usize = 1024;
+
 struct Inner {
     db: DatabaseConnection,
     events: Arc<EventHub>,
@@ -116,6 +121,15 @@ struct Inner {
     /// assignment needs no read; filled when runs are created, read from the database on a
     /// miss (after a restart).
     keys: Mutex<HashMap<Uuid, (u64, Option<String>)>>,
+    /// How the outputs of offered runs are checked before they are stored.
+    checks: checks::Checks,
+    /// The runnable agent of each unfinished run: runs in flight share it, so a new run of
+    /// the same configuration finds it prepared.
+    in_use: inserts::InUse,
+    /// Stores new runs, together when they come together.
+    inserts: inserts::Inserts,
+    /// The configuration last prepared for each agent/task pair.
+    recent: Mutex<HashMap<(Uuid, Uuid), runnable::Key>>,
     /// The built-in worker, while it runs.
     builtin: Mutex<Option<Arc<Worker>>>,
     /// The outbound client the built-in worker calls providers through.
@@ -155,6 +169,8 @@ impl Runs {
             builtin = row;
         }
         let (changes_tx, changes_rx) = mpsc::unbounded_channel();
+        let in_use = inserts::InUse::default();
+        let inserts = inserts::Inserts::start(db.clone(), Arc::clone(&in_use), &background);
         let runs = Runs {
             inner: Arc::new(Inner {
                 db,
@@ -167,6 +183,10 @@ impl Runs {
                 wake: Notify::new(),
                 waiters: Mutex::new(HashMap::new()),
                 keys: Mutex::new(HashMap::new()),
+                checks: checks::Checks::default(),
+                in_use,
+                inserts,
+                recent: Mutex::new(HashMap::new()),
                 builtin: Mutex::new(None),
                 outbound: config.outbound.clone(),
                 changes_tx,
@@ -317,18 +337,11 @@ impl Runs {
         };
         // Registered first: the run may finish before the insert returns.
         let finished = (body.mode == RunMode::Sync).then(|| inner.wait_for(id));
-        // Two autocommitted statements, not a transaction: each statement is a round trip to
-        // the database connection's thread, and BEGIN and COMMIT would add two more to the
-        // hot path of every run.
-        let queued = match runs::insert(&inner.db, row).await {
-            Ok(queued) => queued,
-            Err(err) => {
-                inner.waiters.lock().remove(&id);
-                return Err(err.into());
-            }
-        };
-        let data = status_data(RunStatus::Queued);
-        runs::append_event(&inner.db, id, RunEventKind::Status, data, created).await?;
+        let queued = row.clone();
+        if let Err(err) = inner.inserts.insert(row, Arc::clone(&runnable)).await {
+            inner.waiters.lock().remove(&id);
+            return Err(err.into());
+        }
         inner.publish(&queued);
         inner.wake.notify_one();
         tracing::info!("run queued");
@@ -460,8 +473,21 @@ impl Inner {
     /// The prepared agent for a run of `task_id` by `agent_id`: the task must be assigned,
     /// and the agent keeps its provider even when that was soft-deleted (until re-pointed).
     async fn runnable(&self, agent_id: Uuid, task_id: Uuid) -> Result<Arc<RunnableAgent>, Error> {
-        // Independent reads, at once; the task only if it is assigned (one query on the hot
-        // path).
+        // The hot path: one statement reads the revisions, and a prepared agent of exactly
+        // that configuration is used as it is. Otherwise the rows are read and one is built.
+        // Tried only when the pair's last configuration is still prepared, so a miss costs
+        // no extra statement.
+        let recent = self.recent.lock().get(&(agent_id, task_id)).copied();
+        if let Some(key) = recent
+            && let Some(live) = self.runnables.registry().live(&key)
+            && let Some(found) = assignments::revisions(&self.db, agent_id, task_id).await?
+            && key.provider == (found.provider_id, found.provider_revision)
+            && key.agent.1 == found.agent_revision
+            && key.task.1 == found.task_revision
+        {
+            return Ok(live);
+        }
+        // Independent reads, at once; the task only if it is assigned.
         let (agent, task) = tokio::try_join!(
             agents::find(&self.db, agent_id),
             assignments::assigned_task(&self.db, agent_id, task_id),
@@ -482,7 +508,17 @@ impl Inner {
         let provider = providers::find(&self.db, agent.provider_id)
             .await?
             .ok_or(Error::ProviderGone)?;
-        Ok(self.runnables.get(&agent, &task, &provider).await?)
+        let built = self.runnables.get(&agent, &task, &provider).await?;
+        let mut recent = self.recent.lock();
+        if recent.len() >= RECENT_PAIRS {
+            let registry = self.runnables.registry();
+            recent.retain(|_, key| registry.live(key).is_some());
+        }
+        recent.insert(
+            (agent_id, task_id),
+            runnable::Key::of(&agent, &task, &provider),
+        );
+        Ok(built)
     }
 
     /// A worker connected, left or changed health.
@@ -540,11 +576,13 @@ impl Inner {
             }
             Err(err) => tracing::warn!(error = %err, "run event not published"),
         }
-        if run.status.is_finished()
-            && let Some(waiters) = self.waiters.lock().remove(&run.id)
-        {
-            for waiter in waiters {
-                waiter.send(run.clone()).ok();
+        if run.status.is_finished() {
+            self.checks.forget(run.id);
+            self.in_use.lock().remove(&run.id);
+            if let Some(waiters) = self.waiters.lock().remove(&run.id) {
+                for waiter in waiters {
+                    waiter.send(run.clone()).ok();
+                }
             }
         }
     }

@@ -373,6 +373,11 @@ impl Session {
         link: &ServerLink,
         results: Vec<(Uuid, Uuid, JobResult)>,
     ) {
+        let mut checked = Vec::with_capacity(results.len());
+        for (run_id, lease_id, result) in results {
+            checked.push((run_id, lease_id, inner.checked(run_id, result).await));
+        }
+        let results = checked;
         let at = now();
         let ids: Vec<Uuid> = results.iter().map(|(run_id, _, _)| *run_id).collect();
         let stored = async move {
