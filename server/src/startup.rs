@@ -70,6 +70,7 @@ impl Application {
         let db = open_database(&config).await?;
         let background = Background::new();
         crate::telemetry::log_runtime_stats(&background);
+        crate::db::checkpoint::spawn(&db, &background);
         let policy = Arc::new(
             OutboundPolicy::new(config.block_local_providers, &config.provider_url_allowlist)
                 .context("invalid AGENTRY_PROVIDER_URL_ALLOWLIST")?,

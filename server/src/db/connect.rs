@@ -29,6 +29,11 @@ pub async fn connect_with(
                 .synchronous(SqliteSynchronous::Normal)
                 .busy_timeout(Duration::from_secs(10))
                 .foreign_keys(true)
+                // The server checkpoints in the background (db/checkpoint.rs).
+                .pragma(
+                    "wal_autocheckpoint",
+                    super::checkpoint::AUTOCHECKPOINT_PAGES.to_string(),
+                )
         });
     let default = if url.starts_with("sqlite:") { 8 } else { 16 };
     options.max_connections(max_connections.unwrap_or(default));

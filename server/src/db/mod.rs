@@ -3,6 +3,7 @@
 
 pub mod agents;
 pub mod assignments;
+pub mod checkpoint;
 pub mod connect;
 pub mod providers;
 pub mod queue;
