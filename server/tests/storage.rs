@@ -14,16 +14,14 @@
     reason = "the test drives the binary from outside with its own client and tasks"
 )]
 
+mod processes;
+
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
-use std::time::Duration;
 
 use sea_orm::{ConnectionTrait, Database, Statement};
 use serde_json::{Value, json};
-use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
-
-const DEADLINE: Duration = Duration::from_secs(60);
 
 /// A tmpfs of `size` mounted on a fresh directory, unmounted on drop.
 struct Tmpfs(
@@ -84,22 +82,7 @@ fn command(data_dir: &Path) -> Command {
 
 async fn start(data_dir: &Path) -> (Child, String) {
     let mut child = command(data_dir).spawn().expect("spawn agentry");
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    let addr = tokio::time::timeout(DEADLINE, async {
-        while let Some(line) = lines.next_line().await.unwrap() {
-            if let Some(at) = line.find("listening on http://") {
-                return line[at + "listening on http://".len()..]
-                    .split_whitespace()
-                    .next()
-                    .unwrap()
-                    .to_owned();
-            }
-        }
-        panic!("the server exited before listening");
-    })
-    .await
-    .expect("the server logs its address");
-    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    let addr = processes::listening_address(&mut child).await;
     (child, addr)
 }
 

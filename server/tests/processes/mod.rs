@@ -176,6 +176,13 @@ pub async fn start_server(
         command.env("DATABASE_URL", url);
     }
     let mut child = command.spawn().expect("spawn agentry");
+    let addr = listening_address(&mut child).await;
+    (child, addr)
+}
+
+/// The address a server started with its log on a pipe says it listens on; the rest of the
+/// log is drained so the server never blocks on a full pipe.
+pub async fn listening_address(child: &mut Child) -> String {
     let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
     let addr = tokio::time::timeout(DEADLINE, async {
         while let Some(line) = lines.next_line().await.unwrap() {
@@ -191,9 +198,8 @@ pub async fn start_server(
     })
     .await
     .expect("the server logs its address");
-    // Keep draining the log so the server never blocks on a full pipe.
     tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-    (child, addr)
+    addr
 }
 
 /// `agentry worker --server http://<addr>` with its data in `data_dir` and `args`, logging

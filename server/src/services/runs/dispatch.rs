@@ -200,18 +200,13 @@ impl Inner {
         let Some(lease_id) = claimed.lease_id else {
             return tracing::error!(run.id = %run_id, "a claimed run has no lease");
         };
-        let job = match self.job_of(&claimed).await {
-            Ok(job) => match self.checks.expect(run_id, &job).await {
-                Ok(()) => job,
-                Err(reason) => {
-                    self.fail(
-                        run_id,
-                        &format!("internal: the run cannot be assigned: {reason}"),
-                    )
-                    .await;
-                    return;
-                }
-            },
+        let prepared = async {
+            let job = self.job_of(&claimed).await?;
+            self.checks.expect(run_id, &job).await?;
+            Ok::<_, String>(job)
+        };
+        let job = match prepared.await {
+            Ok(job) => job,
             Err(reason) => {
                 self.fail(
                     run_id,
