@@ -84,6 +84,32 @@ pub fn check(prefix: &str, schema: &Value) -> Vec<FieldError> {
     }
 }
 
+/// What is wrong with `value` under `validator`, with paths under `prefix` (e.g. `/input`).
+pub fn problems(validator: &Validator, value: &Value, prefix: &str) -> Vec<FieldError> {
+    validator
+        .iter_errors(value)
+        .map(|e| FieldError {
+            path: format!("{prefix}{}", e.instance_path().as_str()),
+            message: e.to_string(),
+        })
+        .collect()
+}
+
+/// Problems in one line: `path: message; …` (the message alone at the root).
+pub fn describe(errors: &[FieldError]) -> String {
+    errors
+        .iter()
+        .map(|e| {
+            if e.path.is_empty() {
+                e.message.clone()
+            } else {
+                format!("{}: {}", e.path, e.message)
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
 /// Builds a validator: offline (no remote or file `$ref` is ever fetched) and with a
 /// linear-time regex engine for `pattern`, so user schemas cannot cause catastrophic
 /// backtracking.

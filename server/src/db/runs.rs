@@ -119,28 +119,18 @@ impl run::Model {
 /// Stores new `queued` runs, each with its `queued` status event (at the run's creation
 /// time), in two statements however many runs.
 pub async fn insert_queued(db: &impl ConnectionTrait, rows: Vec<run::Model>) -> Result<(), DbErr> {
-    let events: Vec<event::ActiveModel> = rows
-        .iter()
-        .map(|row| event::ActiveModel {
-            id: sea_orm::ActiveValue::NotSet,
-            run_id: sea_orm::ActiveValue::Set(row.id),
-            kind: sea_orm::ActiveValue::Set(Wire(RunEventKind::Status)),
-            data: sea_orm::ActiveValue::Set(serde_json::json!({
-                "status": RunStatus::Queued.as_str()
-            })),
-            created_at: sea_orm::ActiveValue::Set(row.created_at),
-        })
-        .collect();
-    if events.is_empty() {
+    if rows.is_empty() {
         return Ok(());
     }
+    let queued = || serde_json::json!({"status": RunStatus::Queued.as_str()});
+    let events = rows
+        .iter()
+        .map(|row| (row.id, RunEventKind::Status, queued(), row.created_at))
+        .collect();
     run::Entity::insert_many(rows.into_iter().map(run::ActiveModel::from))
         .exec_without_returning(db)
         .await?;
-    event::Entity::insert_many(events)
-        .exec_without_returning(db)
-        .await?;
-    Ok(())
+    append_events_at(db, events).await
 }
 
 pub async fn find(db: &impl ConnectionTrait, id: Uuid) -> Result<Option<run::Model>, DbErr> {
@@ -295,17 +285,29 @@ pub async fn append_events_of_runs(
     events: Vec<(Uuid, RunEventKind, Value)>,
     now: DateTimeUtc,
 ) -> Result<(), DbErr> {
+    let events = events
+        .into_iter()
+        .map(|(run_id, kind, data)| (run_id, kind, data, now))
+        .collect();
+    append_events_at(db, events).await
+}
+
+/// Appends events, each at its own time, in order, in one statement.
+async fn append_events_at(
+    db: &impl ConnectionTrait,
+    events: Vec<(Uuid, RunEventKind, Value, DateTimeUtc)>,
+) -> Result<(), DbErr> {
     if events.is_empty() {
         return Ok(());
     }
     let rows = events
         .into_iter()
-        .map(|(run_id, kind, data)| event::ActiveModel {
+        .map(|(run_id, kind, data, at)| event::ActiveModel {
             id: sea_orm::ActiveValue::NotSet,
             run_id: sea_orm::ActiveValue::Set(run_id),
             kind: sea_orm::ActiveValue::Set(Wire(kind)),
             data: sea_orm::ActiveValue::Set(storable_json(data)),
-            created_at: sea_orm::ActiveValue::Set(now),
+            created_at: sea_orm::ActiveValue::Set(at),
         });
     event::Entity::insert_many(rows)
         .exec_without_returning(db)

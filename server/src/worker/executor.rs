@@ -17,6 +17,7 @@ use serde_json::{Value, json};
 
 use super::runnable::RunnableAgent;
 use crate::llm::{JsonCompletion, JsonRequest, Message, ProviderError, Role, Usage};
+use crate::schema::describe;
 
 /// Transient provider errors retried per attempt before the run fails.
 pub const MAX_TRANSIENT_RETRIES: u32 = 4;
@@ -271,20 +272,6 @@ fn contains_nul(value: &Value) -> bool {
         Value::Object(map) => map.iter().any(|(k, v)| k.contains('\0') || contains_nul(v)),
         Value::Null | Value::Bool(_) | Value::Number(_) => false,
     }
-}
-
-fn describe(errors: &[FieldError]) -> String {
-    errors
-        .iter()
-        .map(|e| {
-            if e.path.is_empty() {
-                e.message.clone()
-            } else {
-                format!("{}: {}", e.path, e.message)
-            }
-        })
-        .collect::<Vec<_>>()
-        .join("; ")
 }
 
 fn clip(text: &str) -> String {

@@ -62,13 +62,7 @@ pub struct RunnableAgent {
 impl RunnableAgent {
     /// Problems of an answer against the task's response schema.
     pub fn check_output(&self, output: &Value) -> Vec<FieldError> {
-        self.response_validator
-            .iter_errors(output)
-            .map(|e| FieldError {
-                path: e.instance_path().as_str().to_owned(),
-                message: e.to_string(),
-            })
-            .collect()
+        schema::problems(&self.response_validator, output, "")
     }
 
     fn build(job: &Job, client: GuardedClient) -> Result<RunnableAgent, BuildError> {

@@ -8,6 +8,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use contracts::FieldError;
 use contracts::worker::{Job, JobOutcome, JobResult};
 use jsonschema::Validator;
 use parking_lot::Mutex;
@@ -63,23 +64,15 @@ impl Inner {
             Some(validator) => Ok(validator),
             None => self.stored_validator(run_id).await,
         };
-        let problems: Vec<String> = match &validator {
-            Ok(validator) => validator
-                .iter_errors(output)
-                .map(|e| {
-                    let path = e.instance_path().as_str().to_owned();
-                    let at = if path.is_empty() {
-                        "/".to_owned()
-                    } else {
-                        path
-                    };
-                    format!("{at}: {e}")
-                })
-                .collect(),
-            Err(why) => vec![why.clone()],
+        let problems = match &validator {
+            Ok(validator) => schema::problems(validator, output, ""),
+            Err(why) => vec![FieldError {
+                path: String::new(),
+                message: why.clone(),
+            }],
         };
         if !problems.is_empty() {
-            let shown = problems[..problems.len().min(PROBLEMS_SHOWN)].join("; ");
+            let shown = schema::describe(&problems[..problems.len().min(PROBLEMS_SHOWN)]);
             let more = problems.len().saturating_sub(PROBLEMS_SHOWN);
             let more = if more > 0 {
                 format!(" (and {more} more)")

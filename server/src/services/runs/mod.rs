@@ -481,9 +481,7 @@ impl Inner {
         if let Some(key) = recent
             && let Some(live) = self.runnables.registry().live(&key)
             && let Some(found) = assignments::revisions(&self.db, agent_id, task_id).await?
-            && key.provider == (found.provider_id, found.provider_revision)
-            && key.agent.1 == found.agent_revision
-            && key.task.1 == found.task_revision
+            && key == runnable::Key::current(agent_id, task_id, &found)
         {
             return Ok(live);
         }

@@ -14,7 +14,7 @@ use jsonschema::Validator;
 use serde_json::Value;
 use uuid::Uuid;
 
-use crate::db::{agents, providers, tasks, to_u64};
+use crate::db::{agents, assignments, providers, tasks, to_u64};
 use crate::llm::{self, ClientError};
 use crate::outbound::GuardedClient;
 use crate::prompt::{RenderError, Renderer, UserPrompt};
@@ -36,6 +36,15 @@ impl Key {
             agent: (agent.id, agent.revision),
             task: (task.id, task.revision),
             provider: (provider.id, provider.revision),
+        }
+    }
+
+    /// The key of the configuration a pair's stored revisions name.
+    pub fn current(agent_id: Uuid, task_id: Uuid, found: &assignments::Revisions) -> Key {
+        Key {
+            agent: (agent_id, found.agent_revision),
+            task: (task_id, found.task_revision),
+            provider: (found.provider_id, found.provider_revision),
         }
     }
 }
@@ -74,7 +83,7 @@ impl RunnableAgent {
     /// Problems of `input` against the task's request schema (none when it has none).
     pub fn check_input(&self, input: &Value) -> Vec<FieldError> {
         match &self.request_validator {
-            Some(validator) => errors_of(validator, input, "/input"),
+            Some(validator) => schema::problems(validator, input, "/input"),
             None => Vec::new(),
         }
     }
@@ -178,16 +187,6 @@ impl RunnableAgent {
             },
         })
     }
-}
-
-fn errors_of(validator: &Validator, value: &Value, prefix: &str) -> Vec<FieldError> {
-    validator
-        .iter_errors(value)
-        .map(|e| FieldError {
-            path: format!("{prefix}{}", e.instance_path().as_str()),
-            message: e.to_string(),
-        })
-        .collect()
 }
 
 /// The registry of runnable agents, with what building one needs.
