@@ -101,12 +101,18 @@ impl Window {
                 }
             }
             Err(err) => {
-                self.errors.fetch_add(1, Ordering::Relaxed);
-                if let Ok(mut first) = self.first_error.lock() {
-                    first.get_or_insert_with(|| err.clone());
-                }
+                self.failed(err.clone());
             }
         }
+    }
+
+    /// Counts an error (a request that failed, or a run that did not succeed); returns it.
+    fn failed(&self, err: String) -> String {
+        self.errors.fetch_add(1, Ordering::Relaxed);
+        if let Ok(mut first) = self.first_error.lock() {
+            first.get_or_insert_with(|| err.clone());
+        }
+        err
     }
 
     /// Takes this minute's figures and starts the next minute afresh.
@@ -235,7 +241,9 @@ async fn iteration(api: &Api<'_>, fixture: &Runnable, label: &str) -> Result<(),
         )
         .await?;
     if run["status"] != "succeeded" {
-        return Err(format!("a sync run did not succeed: {run}"));
+        return Err(api
+            .window
+            .failed(format!("a sync run did not succeed: {run}")));
     }
     let mut input = fixtures::run_input();
     input["mode"] = json!("async");
@@ -254,10 +262,14 @@ async fn iteration(api: &Api<'_>, fixture: &Runnable, label: &str) -> Result<(),
             .await?;
         match run["status"].as_str() {
             Some("succeeded") => break,
-            Some("queued" | "running") if Instant::now() < deadline => {
+            Some("queued" | "assigned" | "running") if Instant::now() < deadline => {
                 tokio::time::sleep(Duration::from_millis(20)).await;
             }
-            _ => return Err(format!("an async run did not succeed: {run}")),
+            _ => {
+                return Err(api
+                    .window
+                    .failed(format!("an async run did not succeed: {run}")));
+            }
         }
     }
     api.call(
