@@ -1,7 +1,8 @@
 //! New runs on SQLite are stored by one writer, together (group commit): runs created while
 //! the previous ones are being written wait in a channel and are stored next, up to `MAX` in
-//! one transaction of two statements (the runs, their `queued` events). A lone run is two
-//! autocommitted statements, so a quiet server adds only a channel hop. SQLite has one
+//! one transaction of two statements (the runs, their `queued` events). A lone run is a
+//! transaction too: the run must not be visible without its `queued` event, or a dispatcher
+//! already awake claims it in between and its `running` event is stored first. SQLite has one
 //! writer anyway; this way a burst of requests costs a few statements per batch instead of
 //! two per run, and fewer writers collide on its lock. PostgreSQL takes concurrent inserts
 //! on several connections, and one writer there measured slower (queue bench: 724 → 327
@@ -153,7 +154,7 @@ async fn store(db: &DatabaseConnection, in_use: &InUse, batch: Vec<Pending>) {
     }
     for pending in batch {
         let id = pending.row.id;
-        let result = runs::insert_queued(db, vec![pending.row]).await;
+        let result = stored_together(db, vec![pending.row]).await;
         if result.is_err() {
             in_use.lock().remove(&id);
         }
