@@ -27,7 +27,8 @@ pub use runs::{CreateRun, Run, RunEvent, RunEventKind, RunMode, RunQuery, RunSna
 pub use tasks::{CreateTask, Task, TaskSummary, UpdateTask};
 pub use wire::WireEnum;
 pub use workers::{
-    CreateWorkerToken, CreatedWorkerToken, Pool, RegisterWorker, RegisteredWorker, UpdateWorker,
-    Worker, WorkerDetail, WorkerStatus, WorkerToken, WorkerTokenStatus,
+    CreateTag, CreateWorkerToken, CreatedWorkerToken, Pool, RegisterWorker, RegisteredWorker,
+    SetWorkerTags, Tag, UpdateWorker, Worker, WorkerDetail, WorkerStatus, WorkerToken,
+    WorkerTokenStatus,
 };
 pub use ws::{Event, EventKind, Topic, WsClientMessage, WsServerMessage};

@@ -40,6 +40,8 @@ pub struct Worker {
     /// Runs offered to it or executing on it now.
     pub slots_in_use: u32,
     pub current_runs: Vec<Uuid>,
+    /// Its tags, sorted (set with `PUT /api/workers/{id}/tags` or by its registration token).
+    pub tags: Vec<String>,
     pub last_seen_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
 }
@@ -98,6 +100,10 @@ pub struct CreateWorkerToken {
     /// What the token is for; at most 200 characters.
     #[cfg_attr(feature = "openapi", schema(max_length = 200, pattern = r"^[^\x00]*$"))]
     pub note: Option<String>,
+    /// Tags (existing ones) the worker it registers gets.
+    #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(max_items = 32))]
+    pub tags: Vec<String>,
 }
 
 wire_enum! {
@@ -121,6 +127,8 @@ pub struct WorkerToken {
     pub used_at: Option<DateTime<Utc>>,
     /// The worker it registered.
     pub worker_id: Option<Uuid>,
+    /// Tags the worker it registers gets, sorted.
+    pub tags: Vec<String>,
     pub created_at: DateTime<Utc>,
 }
 
@@ -155,4 +163,43 @@ pub struct RegisteredWorker {
     pub name: String,
     /// Authenticates the worker's connections (`Authorization: Bearer`).
     pub key: String,
+}
+
+/// A tag: a label that workers carry and that agents can require of the worker that runs
+/// them. Set on a worker by the API or by its registration token, never by the worker.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Tag {
+    pub id: Uuid,
+    pub name: String,
+    pub note: String,
+    /// How many workers carry it.
+    pub workers: u32,
+    pub created_at: DateTime<Utc>,
+}
+
+/// Body of `POST /api/tags`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct CreateTag {
+    /// 1–64 lowercase letters, digits, `.`, `_`, `-`, `:` or `=`, starting with a letter or a
+    /// digit (`gpu`, `region=eu`); unique.
+    #[cfg_attr(
+        feature = "openapi",
+        schema(min_length = 1, max_length = 64, pattern = r"^[a-z0-9][a-z0-9._:=-]*$")
+    )]
+    pub name: String,
+    /// What the tag means; at most 200 characters.
+    #[cfg_attr(feature = "openapi", schema(max_length = 200, pattern = r"^[^\x00]*$"))]
+    pub note: Option<String>,
+}
+
+/// Body of `PUT /api/workers/{id}/tags`: the worker's whole set of tags (existing ones).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct SetWorkerTags {
+    #[cfg_attr(feature = "openapi", schema(max_items = 32))]
+    pub tags: Vec<String>,
 }

@@ -20,6 +20,8 @@ wire_enum! {
         Workers = "workers",
         /// The pool's counts (`Pool`), on every change, coalesced.
         Pool = "pool",
+        /// Tags: created, deleted, and their worker counts when workers' tags change.
+        Tags = "tags",
     }
 }
 

@@ -12,6 +12,7 @@ mod m20261122_000001_create_runs;
 mod m20261202_000001_create_queue;
 mod m20261202_000002_queue_timeouts_and_retries;
 mod m20261203_000001_queue_deadline_index;
+mod m20261204_000001_tags;
 
 /// Every migration of the schema, oldest first.
 pub struct Migrator;
@@ -25,6 +26,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_000001_create_queue::Migration),
             Box::new(m20261202_000002_queue_timeouts_and_retries::Migration),
             Box::new(m20261203_000001_queue_deadline_index::Migration),
+            Box::new(m20261204_000001_tags::Migration),
         ]
     }
 }

@@ -7,7 +7,7 @@ use contracts::{FieldError, Problem, ProblemCode};
 use sea_orm::DbErr;
 
 use crate::domain::Invalid;
-use crate::services::{agents, assignments, providers, runs, tasks, workers};
+use crate::services::{agents, assignments, providers, runs, tags, tasks, workers};
 
 /// Media type of every error body.
 pub const PROBLEM_JSON: &str = "application/problem+json";
@@ -307,7 +307,19 @@ impl From<workers::Error> for ApiError {
                 ApiError::Conflict("the built-in worker cannot be deleted; disable it instead")
             }
             workers::Error::Unauthorized(why) => ApiError::BadCredential(why),
+            workers::Error::Tags(err) => err.into(),
             workers::Error::Db(err) => err.into(),
+        }
+    }
+}
+
+impl From<tags::Error> for ApiError {
+    fn from(err: tags::Error) -> ApiError {
+        match err {
+            tags::Error::Invalid(invalid) => invalid.into(),
+            tags::Error::NotFound(id) => ApiError::not_found("tag", id),
+            tags::Error::DuplicateName => ApiError::DuplicateName("tag"),
+            tags::Error::Db(err) => err.into(),
         }
     }
 }

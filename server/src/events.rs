@@ -87,6 +87,7 @@ fn topic_index(topic: Topic) -> usize {
         Topic::Runs => 3,
         Topic::Workers => 4,
         Topic::Pool => 5,
+        Topic::Tags => 6,
     }
 }
 

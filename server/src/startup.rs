@@ -32,7 +32,7 @@ use crate::services::Workers;
 use crate::services::providers::{Validator, ValidatorSettings};
 use crate::services::runs::RunsConfig;
 use crate::services::runs::runnable::Runnables;
-use crate::services::{Agents, Assignments, Providers, Runs, Tasks};
+use crate::services::{Agents, Assignments, Providers, Runs, Tags, Tasks};
 use crate::state::AppState;
 use crate::{auth, routes};
 
@@ -105,12 +105,20 @@ impl Application {
         )
         .await?;
         let config_failures_per_minute = config.auth_failures_per_minute;
+        let tags = Tags::new(db.clone(), Arc::clone(&events));
         let state = AppState {
             providers: Providers::new(db.clone(), keyring, policy, Arc::clone(&events), validator),
             agents: Agents::new(db.clone(), Arc::clone(&events)),
             tasks: Tasks::new(db.clone(), Arc::clone(&events)),
             assignments: Assignments::new(db.clone(), Arc::clone(&events)),
-            workers: Workers::start(db.clone(), Arc::clone(&events), runs.clone(), &background),
+            workers: Workers::start(
+                db.clone(),
+                Arc::clone(&events),
+                runs.clone(),
+                tags.clone(),
+                &background,
+            ),
+            tags,
             runs,
             config: Arc::new(config),
             db,

@@ -10,7 +10,7 @@ use crate::auth::AuthGuard;
 use crate::background::Background;
 use crate::config::Config;
 use crate::events::EventHub;
-use crate::services::{Agents, Assignments, Providers, Runs, Tasks, Workers};
+use crate::services::{Agents, Assignments, Providers, Runs, Tags, Tasks, Workers};
 
 /// Cheap to clone: every field is a handle.
 #[derive(Clone)]
@@ -30,6 +30,7 @@ pub struct AppState {
     pub assignments: Assignments,
     pub runs: Runs,
     pub workers: Workers,
+    pub tags: Tags,
 }
 
 macro_rules! service_from_state {
@@ -51,4 +52,5 @@ service_from_state!(
     Assignments => assignments,
     Runs => runs,
     Workers => workers,
+    Tags => tags,
 );

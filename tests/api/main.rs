@@ -30,6 +30,7 @@ mod restarts;
 mod runs;
 mod schemathesis;
 mod security_headers;
+mod tags;
 mod tasks;
 mod validator;
 mod workers;

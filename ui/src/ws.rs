@@ -48,7 +48,7 @@ struct Conn {
 thread_local! {
     static CONN: RefCell<Conn> = RefCell::new(Conn::default());
     static STATUS: ArcRwSignal<Status> = ArcRwSignal::new(Status::Connecting);
-    static REFETCH: [ArcRwSignal<u32>; 6] = Default::default();
+    static REFETCH: [ArcRwSignal<u32>; Topic::ALL.len()] = Default::default();
 }
 
 fn topic_index(topic: Topic) -> usize {
@@ -59,6 +59,7 @@ fn topic_index(topic: Topic) -> usize {
         Topic::Runs => 3,
         Topic::Workers => 4,
         Topic::Pool => 5,
+        Topic::Tags => 6,
     }
 }
 

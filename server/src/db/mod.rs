@@ -8,6 +8,7 @@ pub mod connect;
 pub mod providers;
 pub mod queue;
 pub mod runs;
+pub mod tags;
 pub mod tasks;
 pub mod views;
 mod wire;

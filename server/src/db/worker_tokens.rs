@@ -23,7 +23,8 @@ pub enum Relation {}
 impl ActiveModelBehavior for ActiveModel {}
 
 impl Model {
-    pub fn to_contract(&self, now: DateTimeUtc) -> WorkerToken {
+    /// The token as listed, with the tags it gives (sorted names).
+    pub fn to_contract(&self, now: DateTimeUtc, tags: Vec<String>) -> WorkerToken {
         let status = if self.used_at.is_some() {
             WorkerTokenStatus::Used
         } else if self.expires_at <= now {
@@ -38,6 +39,7 @@ impl Model {
             expires_at: self.expires_at,
             used_at: self.used_at,
             worker_id: self.worker_id,
+            tags,
             created_at: self.created_at,
         }
     }

@@ -8,6 +8,7 @@ mod links;
 mod problems;
 mod providers;
 mod runs;
+mod tags;
 mod tasks;
 pub mod worker_socket;
 mod workers;
@@ -69,6 +70,7 @@ fn documented() -> OpenApiRouter<AppState> {
         .merge(tasks::routes())
         .merge(runs::routes())
         .merge(workers::routes())
+        .merge(tags::routes())
         .merge(health::routes())
 }
 

@@ -10,7 +10,7 @@ use axum::response::IntoResponse;
 use axum::{Extension, Json};
 use contracts::{
     CreateWorkerToken, CreatedWorkerToken, Pool, Problem, RegisterWorker, RegisteredWorker,
-    UpdateWorker, Worker, WorkerDetail, WorkerToken,
+    SetWorkerTags, UpdateWorker, Worker, WorkerDetail, WorkerToken,
 };
 use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
@@ -28,6 +28,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(list_workers))
         .routes(routes!(pool))
         .routes(routes!(get_worker, update_worker, delete_worker))
+        .routes(routes!(set_worker_tags))
         .routes(routes!(register_worker))
         .routes(routes!(list_tokens, create_token))
         .routes(routes!(revoke_token))
@@ -84,6 +85,25 @@ async fn update_worker(
     ApiJson(body): ApiJson<UpdateWorker>,
 ) -> Result<Json<Worker>, ApiError> {
     Ok(Json(workers.update(id, body).await?))
+}
+
+/// Replaces a worker's tags (existing tags, see `/api/tags`). The worker itself cannot
+/// change them.
+#[utoipa::path(put, path = "/api/workers/{id}/tags", tag = "workers", request_body = SetWorkerTags,
+    params(("id" = Uuid, Path, description = "Worker id")),
+    security((), ("bearer" = [])),
+    responses(
+        (status = 200, description = "The worker with its new tags", body = Worker),
+        (status = 404, description = "No worker with this id", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "A tag that does not exist, or too many", body = Problem, content_type = "application/problem+json"),
+        JsonBody,
+    ))]
+async fn set_worker_tags(
+    State(workers): State<Workers>,
+    ApiPath(id): ApiPath<Uuid>,
+    ApiJson(body): ApiJson<SetWorkerTags>,
+) -> Result<Json<Worker>, ApiError> {
+    Ok(Json(workers.set_tags(id, body).await?))
 }
 
 /// Revokes a remote worker: its key stops working, its connection is closed and its runs go

@@ -8,6 +8,7 @@ pub mod agents;
 pub mod assignments;
 pub mod providers;
 pub mod runs;
+pub mod tags;
 pub mod tasks;
 pub mod workers;
 
@@ -15,5 +16,6 @@ pub use agents::Agents;
 pub use assignments::Assignments;
 pub use providers::Providers;
 pub use runs::Runs;
+pub use tags::Tags;
 pub use tasks::Tasks;
 pub use workers::Workers;

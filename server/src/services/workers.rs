@@ -6,20 +6,22 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use std::collections::BTreeSet;
+
 use contracts::{
     CreateWorkerToken, CreatedWorkerToken, EventKind, Pool, RegisterWorker, RegisteredWorker,
-    Topic, UpdateWorker, Worker, WorkerDetail, WorkerStatus, WorkerToken,
+    SetWorkerTags, Topic, UpdateWorker, Worker, WorkerDetail, WorkerStatus, WorkerToken,
 };
 use sea_orm::{DatabaseConnection, DbErr, TransactionTrait};
 use uuid::Uuid;
 
 use crate::background::Background;
-use crate::db::{runs, worker_tokens, workers};
+use crate::db::{runs, tags, worker_tokens, workers};
 use crate::domain::credentials::{self, KEY_PREFIX, TOKEN_PREFIX};
 use crate::domain::{Invalid, new_id, now};
 use crate::events::EventHub;
-use crate::services::Runs;
 use crate::services::runs::Live;
+use crate::services::{Runs, Tags};
 
 /// Default and bounds of a registration token's lifetime.
 const DEFAULT_TTL_SECS: u32 = 3600;
@@ -49,6 +51,8 @@ pub enum Error {
     #[error("{0}")]
     Unauthorized(&'static str),
     #[error(transparent)]
+    Tags(#[from] crate::services::tags::Error),
+    #[error(transparent)]
     Db(#[from] DbErr),
 }
 
@@ -57,6 +61,7 @@ pub struct Workers {
     db: DatabaseConnection,
     events: Arc<EventHub>,
     runs: Runs,
+    tags: Tags,
 }
 
 impl Workers {
@@ -65,9 +70,15 @@ impl Workers {
         db: DatabaseConnection,
         events: Arc<EventHub>,
         runs: Runs,
+        tags: Tags,
         background: &Background,
     ) -> Workers {
-        let workers = Workers { db, events, runs };
+        let workers = Workers {
+            db,
+            events,
+            runs,
+            tags,
+        };
         workers.spawn_publisher(background);
         workers
     }
@@ -90,6 +101,7 @@ impl Workers {
             )
             .into());
         }
+        let tag_ids = self.tags.resolve("/tags", &body.tags).await?;
         let token = credentials::generate(TOKEN_PREFIX);
         let created = now();
         let row = worker_tokens::Model {
@@ -101,20 +113,26 @@ impl Workers {
             worker_id: None,
             created_at: created,
         };
-        let row = worker_tokens::insert(&self.db, row).await?;
-        tracing::info!(token.id = %row.id, ttl_secs = ttl, "worker registration token created");
+        let txn = self.db.begin().await?;
+        let row = worker_tokens::insert(&txn, row).await?;
+        tags::set_token(&txn, row.id, &tag_ids).await?;
+        txn.commit().await?;
+        tracing::info!(token.id = %row.id, ttl_secs = ttl, tags = tag_ids.len(),
+            "worker registration token created");
+        let names = tags::of_tokens(&self.db).await?.remove(&row.id);
         Ok(CreatedWorkerToken {
             token,
-            details: row.to_contract(now()),
+            details: row.to_contract(now(), names.unwrap_or_default()),
         })
     }
 
     pub async fn list_tokens(&self) -> Result<Vec<WorkerToken>, Error> {
         let at = now();
+        let mut tags = tags::of_tokens(&self.db).await?;
         Ok(worker_tokens::list(&self.db)
             .await?
             .iter()
-            .map(|t| t.to_contract(at))
+            .map(|t| t.to_contract(at, tags.remove(&t.id).unwrap_or_default()))
             .collect())
     }
 
@@ -157,9 +175,15 @@ impl Workers {
         }
         let row =
             workers::insert_remote(&txn, id, &name, Some(credentials::hash(&key)), now()).await?;
+        // The token's tags, and only those: a worker never sets its own.
+        if let Some(token) = worker_tokens::find_by_hash(&txn, &token_hash).await? {
+            let given = tags::ids_of_token(&txn, token.id).await?;
+            tags::set_worker(&txn, id, &given).await?;
+        }
         txn.commit().await?;
         tracing::info!(worker.id = %id, worker.name = %name, "worker registered");
-        self.publish_worker(EventKind::Created, &row, None);
+        let given = tags::of_worker(&self.db, id).await?;
+        self.publish_worker(EventKind::Created, &row, None, given);
         Ok(RegisteredWorker {
             worker_id: id,
             name,
@@ -178,10 +202,17 @@ impl Workers {
 
     pub async fn list(&self) -> Result<Vec<Worker>, Error> {
         let live = self.runs.live();
+        let mut tags = tags::of_workers(&self.db).await?;
         Ok(workers::list(&self.db)
             .await?
             .iter()
-            .map(|row| view(row, live.get(&row.id)))
+            .map(|row| {
+                view(
+                    row,
+                    live.get(&row.id),
+                    tags.remove(&row.id).unwrap_or_default(),
+                )
+            })
             .collect())
     }
 
@@ -190,8 +221,9 @@ impl Workers {
             .await?
             .ok_or(Error::NotFound(id))?;
         let recent = runs::recent_of_worker(&self.db, id, RECENT_RUNS).await?;
+        let tags = tags::of_worker(&self.db, id).await?;
         Ok(WorkerDetail {
-            worker: view(&row, self.runs.live().get(&id)),
+            worker: view(&row, self.runs.live().get(&id), tags),
             recent_runs: recent
                 .iter()
                 .map(runs::run::Model::to_contract)
@@ -228,10 +260,50 @@ impl Workers {
             }
             tracing::info!(worker.id = %id, enabled, "worker switched");
         }
-        let worker = view(&row, self.runs.live().get(&id));
+        let tags = tags::of_worker(&self.db, id).await?;
+        let worker = view(&row, self.runs.live().get(&id), tags);
         self.events
             .publish(Topic::Workers, EventKind::Updated, id, &worker);
         Ok(worker)
+    }
+
+    /// Replaces a worker's tags with `body.tags` (existing tags; duplicates count once).
+    pub async fn set_tags(&self, id: Uuid, body: SetWorkerTags) -> Result<Worker, Error> {
+        let row = workers::find(&self.db, id)
+            .await?
+            .ok_or(Error::NotFound(id))?;
+        let wanted = self.tags.resolve("/tags", &body.tags).await?;
+        let txn = self.db.begin().await?;
+        let before = tags::ids_of_worker(&txn, id).await?;
+        tags::set_worker(&txn, id, &wanted).await?;
+        txn.commit().await?;
+        let names = tags::of_worker(&self.db, id).await?;
+        tracing::info!(worker.id = %id, tags = ?names, "worker tags set");
+        let worker = view(&row, self.runs.live().get(&id), names);
+        self.events
+            .publish(Topic::Workers, EventKind::Updated, id, &worker);
+        let changed: BTreeSet<Uuid> = before
+            .iter()
+            .copied()
+            .collect::<BTreeSet<_>>()
+            .symmetric_difference(&wanted.iter().copied().collect())
+            .copied()
+            .collect();
+        self.tags.counts_changed(&changed).await;
+        Ok(worker)
+    }
+
+    /// Deletes a tag; the workers that carried it are published without it.
+    pub async fn delete_tag(&self, id: Uuid) -> Result<(), Error> {
+        let carriers = self.tags.delete(id).await?;
+        let live = self.runs.live();
+        for worker_id in carriers {
+            if let Some(row) = workers::find(&self.db, worker_id).await? {
+                let names = tags::of_worker(&self.db, worker_id).await?;
+                self.publish_worker(EventKind::Updated, &row, live.get(&worker_id), names);
+            }
+        }
+        Ok(())
     }
 
     /// Revokes a remote worker: its key stops working, its connection closes and its runs
@@ -259,9 +331,15 @@ impl Workers {
         pool(&self.db, &self.runs).await
     }
 
-    fn publish_worker(&self, kind: EventKind, row: &workers::Model, live: Option<&Live>) {
+    fn publish_worker(
+        &self,
+        kind: EventKind,
+        row: &workers::Model,
+        live: Option<&Live>,
+        tags: Vec<String>,
+    ) {
         self.events
-            .publish(Topic::Workers, kind, row.id, &view(row, live));
+            .publish(Topic::Workers, kind, row.id, &view(row, live, tags));
     }
 
     /// Publishes workers whose connection changed, and the pool's counts when anything
@@ -281,12 +359,16 @@ impl Workers {
                 tokio::select! {
                     () = &mut stopping => return,
                     Some(id) = changes.recv() => {
-                        match workers::find(&this.db, id).await {
-                            Ok(Some(row)) => {
+                        let found = async {
+                            let row = workers::find(&this.db, id).await?;
+                            Ok::<_, DbErr>((row, tags::of_worker(&this.db, id).await?))
+                        };
+                        match found.await {
+                            Ok((Some(row), tags)) => {
                                 let live = this.runs.live();
-                                this.publish_worker(EventKind::Updated, &row, live.get(&id));
+                                this.publish_worker(EventKind::Updated, &row, live.get(&id), tags);
                             }
-                            Ok(None) => {}
+                            Ok((None, _)) => {}
                             Err(err) => tracing::warn!(error = %err, "worker event not published"),
                         }
                     }
@@ -347,7 +429,7 @@ fn status(row: &workers::Model, live: Option<&Live>) -> WorkerStatus {
 }
 
 /// A worker as the API shows it: its row and, when connected, its live state.
-fn view(row: &workers::Model, live: Option<&Live>) -> Worker {
+fn view(row: &workers::Model, live: Option<&Live>, tags: Vec<String>) -> Worker {
     let mut current: Vec<Uuid> = live.map(|l| l.runs.clone()).unwrap_or_default();
     current.sort();
     let slots = live.map_or_else(|| u32::try_from(row.slots).unwrap_or(0), |l| l.slots);
@@ -364,6 +446,7 @@ fn view(row: &workers::Model, live: Option<&Live>) -> Worker {
         slots,
         slots_in_use: u32::try_from(current.len()).unwrap_or(u32::MAX),
         current_runs: current,
+        tags,
         last_seen_at: row.last_seen_at,
         created_at: row.created_at,
     }

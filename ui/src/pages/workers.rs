@@ -216,6 +216,7 @@ fn AddWorker(on_close: impl Fn() + Copy + Send + Sync + 'static) -> impl IntoVie
         let body = CreateWorkerToken {
             ttl_secs: None,
             note: Some("added from the web app".into()),
+            tags: Vec::new(),
         };
         match api::create_worker_token(&body).await {
             Ok(created) => {
