@@ -65,6 +65,8 @@ fn rows(revision: i64) -> (agents::Model, tasks::Model, providers::Model) {
         max_retries: 2,
         timeout_secs: 30,
         queue_timeout_secs: 300,
+        worker_names: "[]".into(),
+        required_tags: "[]".into(),
         revision,
         created_at: now,
         updated_at: now,

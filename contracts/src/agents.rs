@@ -25,6 +25,10 @@ pub struct Agent {
     pub timeout_secs: u32,
     /// How long a run may wait in the queue for a worker before it fails.
     pub queue_timeout_secs: u32,
+    /// Routing: worker names (any of them; empty: any worker).
+    pub workers: Vec<String>,
+    /// Routing: tags the worker must all carry.
+    pub required_tags: Vec<String>,
     pub tasks: Vec<TaskSummary>,
     pub revision: u64,
     pub created_at: DateTime<Utc>,
@@ -116,6 +120,16 @@ pub struct CreateAgent {
     )]
     #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 86400))]
     pub queue_timeout_secs: u32,
+    /// Routing: the agent's runs execute only on a worker with one of these names (empty:
+    /// any worker). A name no worker has yet is allowed; its runs wait, saying why.
+    #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(max_items = 32))]
+    pub workers: Vec<String>,
+    /// Routing: the worker must carry every one of these tags (existing tags, see
+    /// `/api/tags`).
+    #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(max_items = 32))]
+    pub required_tags: Vec<String>,
 }
 
 /// `PUT /api/agents/{id}` replaces the configuration, so it takes the same body as create.

@@ -124,6 +124,10 @@ pub struct Run {
     pub finished_at: Option<DateTime<Utc>>,
     /// The run this one repeats, when it was started with `POST /api/runs/{id}/retry`.
     pub retry_of: Option<Uuid>,
+    /// Why no worker can take the queued run (its agent's routing rules match no enabled
+    /// worker: "no worker has tag gpu"); it fails with this reason after its queue timeout
+    /// unless a worker that matches appears. `null` while some worker could take it.
+    pub waiting_reason: Option<String>,
 }
 
 /// `?agent_id&task_id&worker_id&status&limit&offset` for `GET /api/runs`.

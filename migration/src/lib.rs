@@ -13,6 +13,7 @@ mod m20261202_000001_create_queue;
 mod m20261202_000002_queue_timeouts_and_retries;
 mod m20261203_000001_queue_deadline_index;
 mod m20261204_000001_tags;
+mod m20261204_000002_routing;
 
 /// Every migration of the schema, oldest first.
 pub struct Migrator;
@@ -27,6 +28,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_000002_queue_timeouts_and_retries::Migration),
             Box::new(m20261203_000001_queue_deadline_index::Migration),
             Box::new(m20261204_000001_tags::Migration),
+            Box::new(m20261204_000002_routing::Migration),
         ]
     }
 }

@@ -73,7 +73,10 @@ async fn migrate(
 ) -> anyhow::Result<()> {
     std::fs::create_dir_all(&config.data_dir)?;
     let url = config.database_url();
-    let db = connect_with(&url, config.database_max_connections)
+    // One connection: `fresh` turns SQLite's foreign keys off for its drops with a PRAGMA,
+    // which holds only on the connection it ran on (a second pooled connection fails the
+    // drop of a table whose parent is already gone).
+    let db = connect_with(&url, Some(1))
         .await
         .with_context(|| format!("cannot open the database ({})", redact_url(&url)))?;
     match action {

@@ -35,7 +35,7 @@ pub enum ApiError {
     BadCredential(&'static str),
     /// The request conflicts with the resource's state (see the detail).
     #[error("{0}")]
-    Conflict(&'static str),
+    Conflict(std::borrow::Cow<'static, str>),
     #[error("too many failed API token attempts from this address; try again in {0} s")]
     TooManyAttempts(u64),
     #[error("{0}")]
@@ -300,12 +300,12 @@ impl From<workers::Error> for ApiError {
             workers::Error::NotFound(id) => ApiError::not_found("worker", id),
             workers::Error::TokenNotFound(id) => ApiError::not_found("registration token", id),
             workers::Error::TokenUsed => ApiError::Conflict(
-                "the registration token was used; a used token cannot be revoked",
+                "the registration token was used; a used token cannot be revoked".into(),
             ),
             workers::Error::DuplicateName => ApiError::DuplicateName("worker"),
-            workers::Error::Builtin => {
-                ApiError::Conflict("the built-in worker cannot be deleted; disable it instead")
-            }
+            workers::Error::Builtin => ApiError::Conflict(
+                "the built-in worker cannot be deleted; disable it instead".into(),
+            ),
             workers::Error::Unauthorized(why) => ApiError::BadCredential(why),
             workers::Error::Tags(err) => err.into(),
             workers::Error::Db(err) => err.into(),
@@ -319,6 +319,7 @@ impl From<tags::Error> for ApiError {
             tags::Error::Invalid(invalid) => invalid.into(),
             tags::Error::NotFound(id) => ApiError::not_found("tag", id),
             tags::Error::DuplicateName => ApiError::DuplicateName("tag"),
+            err @ tags::Error::InUse(_) => ApiError::Conflict(err.to_string().into()),
             tags::Error::Db(err) => err.into(),
         }
     }

@@ -111,8 +111,8 @@ async fn migrate_up_down_status(backend: Backend) {
     );
     let down = agentry(&config, &["migrate", "down"]).await.unwrap();
     assert!(
-        down.contains("Applied\tm20261202_000002_queue_timeouts_and_retries")
-            && down.contains("Pending\tm20261203_000001_queue_deadline_index"),
+        down.contains("Applied\tm20261204_000001_tags")
+            && down.contains("Pending\tm20261204_000002_routing"),
         "{down}"
     );
     let up = agentry(&config, &["migrate", "up"]).await.unwrap();

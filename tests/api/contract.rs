@@ -334,8 +334,42 @@ async fn every_documented_operation_and_status_is_exercised(backend: Backend) {
         .await
         .assert_status(404);
 
+    // tags, on workers and required by agents
+    app.get("/api/tags").await.assert_status(200);
+    let tag = app.post("/api/tags", &json!({"name": "gpu"})).await;
+    tag.assert_status(201);
+    app.post("/api/tags", &json!({"name": "gpu"}))
+        .await
+        .assert_status(409);
+    app.post("/api/tags", &json!({"name": "GPU"}))
+        .await
+        .assert_status(422);
+    let tags_path = format!("/api/workers/{builtin}/tags");
+    app.put(&tags_path, &json!({"tags": ["gpu"]}))
+        .await
+        .assert_status(200);
+    app.put(&tags_path, &json!({"tags": ["nope"]}))
+        .await
+        .assert_status(422);
+    app.put(&format!("/api/workers/{ghost}/tags"), &json!({"tags": []}))
+        .await
+        .assert_status(404);
+    let mut routed = agent_body("routed", provider);
+    routed["required_tags"] = json!(["gpu"]);
+    let routed = app.create_agent(&routed).await;
+    routed.assert_status(201);
+    let tag_path = format!("/api/tags/{}", tag.id());
+    app.delete(&tag_path).await.assert_status(409);
+    app.delete(&format!("/api/agents/{}", routed.id()))
+        .await
+        .assert_status(204);
+    app.delete(&tag_path).await.assert_status(204);
+    app.delete(&tag_path).await.assert_status(404);
+
     // request-level problems on every operation that takes a body
     let bodies: Vec<(Method, String)> = vec![
+        (Method::POST, "/api/tags".into()),
+        (Method::PUT, format!("/api/workers/{ghost}/tags")),
         (Method::POST, "/api/worker-tokens".into()),
         (Method::POST, "/api/workers/register".into()),
         (Method::PATCH, format!("/api/workers/{ghost}")),
@@ -482,6 +516,8 @@ async fn every_documented_operation_and_status_is_exercised(backend: Backend) {
                 "/api/agents/{agent_id}/tasks/{task_id}/runs" => Some(json!({"input": {}})),
                 "/api/workers/register" => Some(json!({"token": "agwt_x"})),
                 "/api/worker-tokens" | "/api/workers/{id}" => Some(json!({})),
+                "/api/tags" => Some(json!({"name": "x"})),
+                "/api/workers/{id}/tags" => Some(json!({"tags": []})),
                 _ => None,
             };
             let mut request = app.raw(method.clone(), &path);

@@ -27,6 +27,7 @@ mod policy;
 mod providers;
 mod queue;
 mod restarts;
+mod routing;
 mod runs;
 mod schemathesis;
 mod security_headers;

@@ -20,6 +20,10 @@ pub struct Model {
     pub max_retries: i32,
     pub timeout_secs: i32,
     pub queue_timeout_secs: i32,
+    /// Routing: worker names, a JSON array (any of them; empty: any worker).
+    pub worker_names: String,
+    /// Routing: tag names, a JSON array (all of them).
+    pub required_tags: String,
     pub revision: i64,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
@@ -31,6 +35,16 @@ pub enum Relation {}
 impl ActiveModelBehavior for ActiveModel {}
 
 impl Model {
+    /// The worker names its runs may execute on (empty: any).
+    pub fn workers(&self) -> Vec<String> {
+        names(&self.worker_names)
+    }
+
+    /// The tags the worker must carry.
+    pub fn tags(&self) -> Vec<String> {
+        names(&self.required_tags)
+    }
+
     pub fn to_summary(&self) -> AgentSummary {
         AgentSummary {
             id: self.id,
@@ -38,6 +52,29 @@ impl Model {
             model: self.model.clone(),
         }
     }
+}
+
+/// A stored list of names (written by `to_names`; anything else reads as none).
+fn names(stored: &str) -> Vec<String> {
+    serde_json::from_str(stored).unwrap_or_default()
+}
+
+/// A list of names as stored.
+pub fn to_names(names: &[String]) -> String {
+    serde_json::to_string(names).unwrap_or_else(|_| "[]".to_owned())
+}
+
+/// The names of the agents that require `tag`.
+pub async fn requiring_tag(db: &impl ConnectionTrait, tag: &str) -> Result<Vec<String>, DbErr> {
+    Ok(Entity::find()
+        .filter(Column::RequiredTags.ne("[]"))
+        .order_by_asc(Column::Name)
+        .all(db)
+        .await?
+        .into_iter()
+        .filter(|agent| agent.tags().iter().any(|t| t == tag))
+        .map(|agent| agent.name)
+        .collect())
 }
 
 pub async fn find(db: &impl ConnectionTrait, id: Uuid) -> Result<Option<Model>, DbErr> {
@@ -86,6 +123,8 @@ pub async fn update(db: &impl ConnectionTrait, model: Model) -> Result<Option<Mo
             Column::QueueTimeoutSecs,
             Expr::value(model.queue_timeout_secs),
         )
+        .col_expr(Column::WorkerNames, Expr::value(model.worker_names))
+        .col_expr(Column::RequiredTags, Expr::value(model.required_tags))
         .col_expr(Column::Revision, Expr::col(Column::Revision).add(1))
         .col_expr(Column::UpdatedAt, Expr::value(model.updated_at))
         .filter(Column::Id.eq(model.id))

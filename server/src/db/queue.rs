@@ -11,7 +11,7 @@
 use chrono::{DateTime, Utc};
 use contracts::RunStatus;
 use sea_orm::entity::prelude::*;
-use sea_orm::{ConnectionTrait, DbBackend, DbErr, ExprTrait, Statement};
+use sea_orm::{ConnectionTrait, DbBackend, DbErr, ExprTrait, QuerySelect, Statement};
 
 use super::Wire;
 use super::runs::{Finish, finishing, run};
@@ -27,37 +27,48 @@ pub fn after(now: DateTime<Utc>, duration: std::time::Duration) -> DateTime<Utc>
     now + chrono::Duration::from_std(duration).unwrap_or(chrono::Duration::MAX)
 }
 
-/// Offers up to `limit` of the oldest queued runs to `worker_id`, each under a new lease
-/// (a random id the database draws per row) that must be accepted by `ack_deadline`; in
-/// queue order, empty when nothing is queued. One statement, however many runs.
+/// Offers up to `limit` of the oldest queued runs whose route key is one of `keys` (the
+/// routes the worker may take) to `worker_id`, each under a new lease (a random id the
+/// database draws per row) that must be accepted by `ack_deadline`; in queue order, empty
+/// when nothing it may take is queued. One statement, however many runs.
 pub async fn claim(
     db: &impl ConnectionTrait,
     worker_id: Uuid,
     limit: u32,
+    keys: &[String],
     now: DateTime<Utc>,
     ack_deadline: DateTime<Utc>,
 ) -> Result<Vec<run::Model>, DbErr> {
+    if keys.is_empty() {
+        return Ok(Vec::new());
+    }
     let backend = db.get_database_backend();
+    let routes = (0..keys.len())
+        .map(|i| format!("${}", i + 7))
+        .collect::<Vec<_>>()
+        .join(", ");
     // PostgreSQL: `ARRAY(subquery)` is evaluated once, before the update, so `SKIP LOCKED`
     // picks `limit` rows no other server holds (an `IN` semi-join may re-run it per row and
     // claim the whole queue). SQLite has one writer: the plain subquery is enough.
     let sql = match backend {
-        DbBackend::Postgres => {
+        DbBackend::Postgres => format!(
             "UPDATE runs SET status = $1, worker_id = $2, lease_id = gen_random_uuid(), \
              lease_expires_at = $3, assigned_at = $4 \
              WHERE id = ANY(ARRAY(SELECT id FROM runs WHERE status = $5 \
+               AND route_key IN ({routes}) \
                ORDER BY queued_at, id LIMIT $6 FOR UPDATE SKIP LOCKED)) \
              AND status = $5 RETURNING *"
-        }
-        _ => {
+        ),
+        _ => format!(
             "UPDATE runs SET status = $1, worker_id = $2, lease_id = randomblob(16), \
              lease_expires_at = $3, assigned_at = $4 \
              WHERE id IN (SELECT id FROM runs WHERE status = $5 \
+               AND route_key IN ({routes}) \
                ORDER BY queued_at, id LIMIT $6) \
              AND status = $5 RETURNING *"
-        }
+        ),
     };
-    let values: [sea_orm::Value; 6] = [
+    let mut values: Vec<sea_orm::Value> = vec![
         Wire(RunStatus::Assigned).into(),
         worker_id.into(),
         ack_deadline.into(),
@@ -65,6 +76,7 @@ pub async fn claim(
         Wire(RunStatus::Queued).into(),
         i64::from(limit).into(),
     ];
+    values.extend(keys.iter().map(|key| key.clone().into()));
     let mut rows = run::Entity::find()
         .from_raw_sql(Statement::from_sql_and_values(backend, sql, values))
         .all(db)
@@ -369,5 +381,55 @@ pub async fn leased(db: &impl ConnectionTrait) -> Result<u64, DbErr> {
     run::Entity::find()
         .filter(run::Column::Status.is_in(leased_statuses()))
         .count(db)
+        .await
+}
+
+/// The route keys of unfinished runs (queued, or leased and possibly queued again).
+pub async fn queued_route_keys(
+    db: &impl ConnectionTrait,
+) -> Result<std::collections::BTreeSet<String>, DbErr> {
+    #[derive(Debug, sea_orm::FromQueryResult)]
+    struct Key {
+        route_key: String,
+    }
+    Ok(run::Entity::find()
+        .select_only()
+        .column(run::Column::RouteKey)
+        .distinct()
+        .filter(run::Column::Status.is_in([
+            Wire(RunStatus::Queued),
+            Wire(RunStatus::Assigned),
+            Wire(RunStatus::Running),
+        ]))
+        .into_model::<Key>()
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|k| k.route_key)
+        .collect())
+}
+
+/// Sets the waiting reason of the queued runs of route `key` where it differs; returns those
+/// runs as stored.
+pub async fn set_waiting_reason(
+    db: &impl ConnectionTrait,
+    key: &str,
+    reason: Option<&str>,
+) -> Result<Vec<run::Model>, DbErr> {
+    let differs = match reason {
+        Some(reason) => run::Column::WaitingReason
+            .is_null()
+            .or(run::Column::WaitingReason.ne(reason)),
+        None => run::Column::WaitingReason.is_not_null(),
+    };
+    run::Entity::update_many()
+        .col_expr(
+            run::Column::WaitingReason,
+            Expr::value(reason.map(str::to_owned)),
+        )
+        .filter(run::Column::Status.eq(Wire(RunStatus::Queued)))
+        .filter(run::Column::RouteKey.eq(key))
+        .filter(differs)
+        .exec_with_returning(db)
         .await
 }

@@ -54,6 +54,11 @@ pub mod run {
         pub queue_deadline: Option<DateTimeUtc>,
         /// The run this one repeats (`POST /api/runs/{id}/retry`).
         pub retry_of: Option<Uuid>,
+        /// The agent's routing rules when the run was created (`routing::Route::key`;
+        /// empty: any worker).
+        pub route_key: String,
+        /// Why no registered worker can take the run, while that is so.
+        pub waiting_reason: Option<String>,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
@@ -110,6 +115,7 @@ impl run::Model {
             queued_at: self.queued_at.unwrap_or(self.created_at),
             assigned_at: self.assigned_at,
             retry_of: self.retry_of,
+            waiting_reason: self.waiting_reason.clone(),
             started_at: self.started_at,
             finished_at: self.finished_at,
         })

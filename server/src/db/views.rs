@@ -70,6 +70,7 @@ pub fn assemble_agent(
     provider: ProviderSummary,
     tasks: Vec<TaskSummary>,
 ) -> Agent {
+    let (workers, required_tags) = (agent.workers(), agent.tags());
     Agent {
         id: agent.id,
         name: agent.name,
@@ -84,6 +85,8 @@ pub fn assemble_agent(
         max_retries: u32::try_from(agent.max_retries).unwrap_or(0),
         timeout_secs: u32::try_from(agent.timeout_secs).unwrap_or(0),
         queue_timeout_secs: u32::try_from(agent.queue_timeout_secs).unwrap_or(0),
+        workers,
+        required_tags,
         tasks,
         revision: to_u64(agent.revision),
         created_at: agent.created_at,

@@ -68,5 +68,46 @@ pub fn validate(mut input: CreateAgent) -> Result<CreateAgent, Invalid> {
             format!("must be between 1 and {MAX_QUEUE_TIMEOUT_SECS}"),
         );
     }
+    input.workers = check_list(&mut problems, "/workers", &input.workers, |name| {
+        let valid = name.chars().count() <= MAX_WORKER_NAME_CHARS
+            && !name.is_empty()
+            && name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
+        valid
+            .then_some(())
+            .ok_or("a worker name: 1–64 letters, digits, `.`, `_` or `-`")
+    });
+    // Whether each tag exists is the service's check (it needs the database).
+    input.required_tags = check_list(
+        &mut problems,
+        "/required_tags",
+        &input.required_tags,
+        |_| Ok(()),
+    );
     problems.finish(input)
+}
+
+/// Most entries in an agent's routing lists.
+pub const MAX_ROUTING_ENTRIES: usize = 32;
+const MAX_WORKER_NAME_CHARS: usize = 64;
+
+/// A routing list: at most `MAX_ROUTING_ENTRIES`, each entry checked by `check`; returned
+/// sorted, each entry once.
+fn check_list(
+    problems: &mut Problems,
+    path: &str,
+    items: &[String],
+    check: impl Fn(&str) -> Result<(), &'static str>,
+) -> Vec<String> {
+    if items.len() > MAX_ROUTING_ENTRIES {
+        problems.add(path, format!("at most {MAX_ROUTING_ENTRIES} entries"));
+    }
+    for (i, item) in items.iter().enumerate() {
+        if let Err(why) = check(item) {
+            problems.add(format!("{path}/{i}"), why);
+        }
+    }
+    let unique: std::collections::BTreeSet<String> = items.iter().cloned().collect();
+    unique.into_iter().collect()
 }

@@ -52,13 +52,15 @@ async fn create_tag(
     ))
 }
 
-/// Deletes a tag: every worker and registration token that had it loses it.
+/// Deletes a tag: every worker and registration token that had it loses it. A tag that
+/// agents require cannot be deleted (409): that would widen where their runs execute.
 #[utoipa::path(delete, path = "/api/tags/{id}", tag = "workers",
     params(("id" = Uuid, Path, description = "Tag id")),
     security((), ("bearer" = [])),
     responses(
         (status = 204, description = "Deleted"),
         (status = 404, description = "No tag with this id", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Agents require the tag", body = Problem, content_type = "application/problem+json"),
         Auth,
     ))]
 async fn delete_tag(

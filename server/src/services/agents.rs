@@ -58,6 +58,7 @@ impl Agents {
     /// read and written: a new agent has no tasks.
     #[tracing::instrument(name = "agents.create", skip_all, fields(agent.id = Empty))]
     pub async fn create(&self, body: CreateAgent) -> Result<Agent, Error> {
+        self.tags_exist(&body.required_tags).await?;
         let valid = validate(body)?;
         let provider = self.provider_for(valid.provider_id, None).await?;
         let id = new_id();
@@ -81,6 +82,7 @@ impl Agents {
             resource: "agent",
             id,
         })?;
+        self.tags_exist(&body.required_tags).await?;
         let valid = validate(body)?;
         let provider = self
             .provider_for(valid.provider_id, Some(existing.provider_id))
@@ -122,6 +124,22 @@ impl Agents {
             super::tasks::publish_changed(&self.db, &self.events, &task_ids).await;
         }
         Ok(())
+    }
+
+    /// Every required tag must exist (422 at its entry): a typo would otherwise make every
+    /// run wait for a tag no worker can get.
+    async fn tags_exist(&self, required: &[String]) -> Result<(), Error> {
+        let (_, missing) = crate::db::tags::ids_of(&self.db, required).await?;
+        let mut problems = crate::domain::fields::Problems::new();
+        for (i, name) in required.iter().enumerate() {
+            if missing.contains(name) {
+                problems.add(
+                    format!("/required_tags/{i}"),
+                    format!("no tag is named `{name}`; create it first (POST /api/tags)"),
+                );
+            }
+        }
+        Ok(problems.finish(())?)
     }
 
     /// The provider must exist and be active (422 on `/provider_id` otherwise) — unless the
@@ -207,6 +225,8 @@ fn to_row(
         max_retries: i32::try_from(input.max_retries).unwrap_or(i32::MAX),
         timeout_secs: i32::try_from(input.timeout_secs).unwrap_or(i32::MAX),
         queue_timeout_secs: i32::try_from(input.queue_timeout_secs).unwrap_or(i32::MAX),
+        worker_names: agents::to_names(&input.workers),
+        required_tags: agents::to_names(&input.required_tags),
         revision,
         created_at,
         updated_at,

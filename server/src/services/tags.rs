@@ -28,6 +28,8 @@ pub enum Error {
     NotFound(Uuid),
     #[error("a tag with this name already exists")]
     DuplicateName,
+    #[error("agents require this tag ({0}); take it out of their required tags first")]
+    InUse(String),
     #[error(transparent)]
     Db(#[from] DbErr),
 }
@@ -94,6 +96,11 @@ impl Tags {
     /// carried it, so their changes can be published.
     pub async fn delete(&self, id: Uuid) -> Result<Vec<Uuid>, Error> {
         let row = tags::find(&self.db, id).await?.ok_or(Error::NotFound(id))?;
+        // Taking a required tag away would widen where those agents' runs may execute.
+        let agents = crate::db::agents::requiring_tag(&self.db, &row.name).await?;
+        if !agents.is_empty() {
+            return Err(Error::InUse(agents.join(", ")));
+        }
         let carriers = tags::workers_with(&self.db, id).await?;
         if !tags::delete(&self.db, id).await? {
             return Err(Error::NotFound(id));

@@ -182,6 +182,7 @@ impl Workers {
         }
         txn.commit().await?;
         tracing::info!(worker.id = %id, worker.name = %name, "worker registered");
+        self.runs.worker_facts_changed(id).await?;
         let given = tags::of_worker(&self.db, id).await?;
         self.publish_worker(EventKind::Created, &row, None, given);
         Ok(RegisteredWorker {
@@ -260,6 +261,7 @@ impl Workers {
             }
             tracing::info!(worker.id = %id, enabled, "worker switched");
         }
+        self.runs.worker_facts_changed(id).await?;
         let tags = tags::of_worker(&self.db, id).await?;
         let worker = view(&row, self.runs.live().get(&id), tags);
         self.events
@@ -279,6 +281,7 @@ impl Workers {
         txn.commit().await?;
         let names = tags::of_worker(&self.db, id).await?;
         tracing::info!(worker.id = %id, tags = ?names, "worker tags set");
+        self.runs.worker_facts_changed(id).await?;
         let worker = view(&row, self.runs.live().get(&id), names);
         self.events
             .publish(Topic::Workers, EventKind::Updated, id, &worker);
@@ -298,6 +301,7 @@ impl Workers {
         let carriers = self.tags.delete(id).await?;
         let live = self.runs.live();
         for worker_id in carriers {
+            self.runs.worker_facts_changed(worker_id).await?;
             if let Some(row) = workers::find(&self.db, worker_id).await? {
                 let names = tags::of_worker(&self.db, worker_id).await?;
                 self.publish_worker(EventKind::Updated, &row, live.get(&worker_id), names);
@@ -317,6 +321,7 @@ impl Workers {
         }
         workers::delete_remote(&self.db, id).await?;
         self.runs.disconnect(id, "the worker was revoked").await?;
+        self.runs.worker_facts_changed(id).await?;
         tracing::info!(worker.id = %id, "worker revoked");
         self.events.publish(
             Topic::Workers,

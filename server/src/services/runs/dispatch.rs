@@ -15,6 +15,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
+use super::routing::Facts;
 use super::{Inner, status_data};
 use crate::db::queue;
 use crate::db::runs::run;
@@ -38,6 +39,8 @@ pub(super) struct Member {
     pub last_probe: Option<Instant>,
     /// Cancelled to end the session (the worker was replaced by a newer session of its own).
     pub close: CancellationToken,
+    /// Its name and tags, for routing.
+    pub facts: Facts,
 }
 
 /// Connected workers.
@@ -76,12 +79,14 @@ impl Fleet {
     fn pick(
         &mut self,
         probe_every: std::time::Duration,
-    ) -> Option<(Uuid, mpsc::Sender<ServerMessage>, u32)> {
+        skip: &HashSet<Uuid>,
+    ) -> Option<(Uuid, mpsc::Sender<ServerMessage>, u32, Facts)> {
         let now = Instant::now();
         let free = |m: &Member| (m.slots as usize).saturating_sub(m.runs.len());
         let mut candidates: Vec<(&Uuid, &mut Member)> = self
             .members
             .iter_mut()
+            .filter(|(id, _)| !skip.contains(*id))
             .filter(|(_, m)| {
                 let probe_due = m.runs.is_empty()
                     && m.last_probe
@@ -101,7 +106,12 @@ impl Fleet {
         } else {
             free(member).saturating_sub(next_free).clamp(1, CLAIM_BATCH)
         };
-        Some((*id, member.tx.clone(), u32::try_from(count).unwrap_or(1)))
+        Some((
+            *id,
+            member.tx.clone(),
+            u32::try_from(count).unwrap_or(1),
+            member.facts.clone(),
+        ))
     }
 
     /// The run no longer occupies a slot of its worker.
@@ -171,23 +181,45 @@ pub(super) fn spawn(inner: &Arc<Inner>) {
 }
 
 impl Inner {
-    /// Offers queued runs until no worker has a free slot or nothing is queued.
+    /// Offers queued runs until no worker with a free slot has anything it may take. Each
+    /// worker claims only the routes its facts admit; a route found empty is not asked for
+    /// again in this round, so idle workers cost one empty claim per set of routes, not one
+    /// each.
     async fn dispatch(&self) {
+        let mut skip: HashSet<Uuid> = HashSet::new();
+        let mut exhausted: HashSet<String> = HashSet::new();
         loop {
-            let Some((worker_id, tx, count)) = self.fleet.lock().pick(self.settings.heartbeat)
+            let Some((worker_id, tx, count, facts)) =
+                self.fleet.lock().pick(self.settings.heartbeat, &skip)
             else {
                 return;
             };
+            let keys: Vec<String> = self
+                .placement
+                .lock()
+                .keys_for(&facts)
+                .into_iter()
+                .filter(|key| !exhausted.contains(key))
+                .collect();
+            if keys.is_empty() {
+                skip.insert(worker_id);
+                continue;
+            }
             let at = now();
             let deadline = queue::after(at, self.settings.ack_timeout);
-            let claimed = match queue::claim(&self.db, worker_id, count, at, deadline).await {
-                Ok(rows) if rows.is_empty() => return,
+            let claimed = match queue::claim(&self.db, worker_id, count, &keys, at, deadline).await
+            {
                 Ok(rows) => rows,
                 Err(err) => {
                     tracing::error!(error = %err, "cannot claim queued runs");
                     return;
                 }
             };
+            if claimed.len() < count as usize {
+                // Fewer than asked for: nothing else of these routes is queued.
+                exhausted.extend(keys);
+                skip.insert(worker_id);
+            }
             for claimed in claimed {
                 self.offer(worker_id, &tx, claimed).await;
             }
@@ -292,7 +324,13 @@ impl Inner {
                         (Some(deadline), Some(queued)) => (deadline - queued).num_seconds(),
                         _ => 0,
                     };
-                    let error = self.no_worker_reason(waited);
+                    let error = match &row.waiting_reason {
+                        Some(reason) => format!(
+                            "no worker available: {reason}, so nothing took the run within its \
+                             queue timeout ({waited} s)"
+                        ),
+                        None => self.no_worker_reason(waited),
+                    };
                     match queue::fail_overdue(&self.db, id, at, error).await {
                         Ok(Some(row)) => {
                             self.event(id, RunEventKind::Status, status_data(RunStatus::Failed))

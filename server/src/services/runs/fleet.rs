@@ -97,6 +97,12 @@ impl Runs {
             .await
     }
 
+    /// A worker was registered, renamed, re-tagged, enabled, disabled or revoked: routing
+    /// follows at once (which runs it may take, and why runs no worker can take wait).
+    pub async fn worker_facts_changed(&self, worker_id: Uuid) -> Result<(), DbErr> {
+        self.inner.facts_changed(worker_id).await
+    }
+
     /// Changes of connected workers (joined, left, health), for the topic `workers`.
     pub fn take_worker_changes(&self) -> Option<tokio::sync::mpsc::UnboundedReceiver<Uuid>> {
         self.inner.changes_rx.lock().take()

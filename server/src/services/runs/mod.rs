@@ -14,6 +14,8 @@ mod dispatch;
 mod fleet;
 mod inserts;
 mod jobs;
+mod placement;
+pub mod routing;
 pub mod runnable;
 mod session;
 
@@ -139,6 +141,8 @@ struct Inner {
     changes_rx: Mutex<Option<mpsc::UnboundedReceiver<Uuid>>>,
     /// Runs or workers changed since the pool's counts were last computed.
     pool_dirty: AtomicBool,
+    /// Registered workers' facts and queued runs' routes, for routing.
+    placement: Mutex<placement::Placement>,
 }
 
 impl Runs {
@@ -192,8 +196,10 @@ impl Runs {
                 changes_tx,
                 changes_rx: Mutex::new(Some(changes_rx)),
                 pool_dirty: AtomicBool::new(true),
+                placement: Mutex::new(placement::Placement::default()),
             }),
         };
+        runs.inner.load_placement().await?;
         runs.spawn_registry_sweeper();
         dispatch::spawn(&runs.inner);
         if builtin.enabled && config.builtin_worker {
@@ -307,6 +313,12 @@ impl Runs {
         let job = serde_json::to_value(runnable.job(prompt, false))
             .map_err(|e| DbErr::Json(e.to_string()))?;
         let created = now();
+        let route_key = runnable.route.key();
+        let waiting_reason = {
+            let mut placement = inner.placement.lock();
+            placement.remember(&route_key);
+            placement.waiting_reason(&runnable.route)
+        };
         let row = run::Model {
             id,
             agent_id,
@@ -334,6 +346,8 @@ impl Runs {
             assigned_at: None,
             queue_deadline: Some(queue::after(created, runnable.queue_timeout)),
             retry_of,
+            route_key,
+            waiting_reason,
         };
         // Registered first: the run may finish before the insert returns.
         let finished = (body.mode == RunMode::Sync).then(|| inner.wait_for(id));

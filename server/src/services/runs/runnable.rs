@@ -76,6 +76,8 @@ pub struct RunnableAgent {
     pub timeout: Duration,
     /// How long a run waits in the queue for a worker.
     pub queue_timeout: Duration,
+    /// Which workers may execute its runs.
+    pub route: super::routing::Route,
     pub snapshot: RunSnapshot,
 }
 
@@ -168,6 +170,7 @@ impl RunnableAgent {
             queue_timeout: Duration::from_secs(
                 u64::try_from(agent.queue_timeout_secs).unwrap_or(1).max(1),
             ),
+            route: super::routing::Route::new(&agent.workers(), &agent.tags()),
             snapshot: RunSnapshot {
                 agent_id: agent.id,
                 agent_name: agent.name.clone(),
@@ -280,6 +283,8 @@ mod tests {
             max_retries: 1,
             timeout_secs: 5,
             queue_timeout_secs: 300,
+            worker_names: "[]".into(),
+            required_tags: "[]".into(),
             revision,
             created_at: now,
             updated_at: now,

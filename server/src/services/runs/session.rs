@@ -50,6 +50,13 @@ pub(super) async fn serve(
         );
         return reject(&link, &reason).await;
     }
+    let facts = match super::placement::facts_of(&inner, worker_id).await {
+        Ok(facts) => facts,
+        Err(err) => {
+            tracing::error!(error = %err, "cannot read the worker's tags");
+            return;
+        }
+    };
     match workers::find(&inner.db, worker_id).await {
         Ok(Some(row)) if row.enabled => {}
         Ok(Some(_)) => return reject(&link, "the worker is disabled").await,
@@ -59,7 +66,8 @@ pub(super) async fn serve(
             return;
         }
     }
-    let Some(session) = open(&inner, worker_id, &hello, address, &link).await else {
+    let facts = facts.unwrap_or_default();
+    let Some(session) = open(&inner, worker_id, &hello, address, &link, facts).await else {
         return;
     };
     let welcome = ServerMessage::Welcome {
@@ -98,6 +106,7 @@ async fn open(
     hello: &Hello,
     address: Option<String>,
     link: &ServerLink,
+    facts: super::routing::Facts,
 ) -> Option<Session> {
     if let Err(err) = workers::connected(&inner.db, worker_id, hello, address, now()).await {
         tracing::warn!(error = %err, "worker details not stored");
@@ -139,6 +148,7 @@ async fn open(
             unhealthy: false,
             last_probe: None,
             close: close.clone(),
+            facts,
         },
     );
     Some(Session {

@@ -58,6 +58,8 @@ pub(super) fn AgentForm(
     let user_prompt = text(|a| a.user_prompt.clone().unwrap_or_default());
     let temperature = text(|a| a.temperature.map(|t| t.to_string()).unwrap_or_default());
     let max_tokens = text(|a| a.max_tokens.map(|t| t.to_string()).unwrap_or_default());
+    let workers = text(|a| a.workers.join(", "));
+    let required_tags = text(|a| a.required_tags.join(", "));
     let max_retries = RwSignal::new(
         existing
             .as_ref()
@@ -131,6 +133,8 @@ pub(super) fn AgentForm(
             max_retries: max_retries.unwrap_or(defaults::MAX_RETRIES),
             timeout_secs: timeout_secs.unwrap_or(defaults::TIMEOUT_SECS),
             queue_timeout_secs: queue_timeout_secs.unwrap_or(defaults::QUEUE_TIMEOUT_SECS),
+            workers: names(&workers.get_untracked()),
+            required_tags: names(&required_tags.get_untracked()),
         };
         saving.set(true);
         spawn_local(async move {
@@ -246,6 +250,10 @@ pub(super) fn AgentForm(
             <div class="field-row field-row-4">
                 <NumberField id="agent-queue-timeout" label="Queue timeout (s)" value=queue_timeout errors=errors path="/queue_timeout_secs" step="1" placeholder="300" />
             </div>
+            <div class="field-row">
+                <TextField id="agent-workers" label="Run only on workers" value=workers errors=errors path="/workers" placeholder="any worker (names, comma-separated)" />
+                <TextField id="agent-required-tags" label="Required tags" value=required_tags errors=errors path="/required_tags" placeholder="none (tags, comma-separated; a worker needs all)" />
+            </div>
             <div class="actions">
                 <button type="submit" id="agent-save" class="btn btn-primary" disabled=move || saving.get()>
                     {move || if saving.get() { "Saving…" } else { "Save agent" }}
@@ -291,4 +299,13 @@ mod defaults {
     pub const MAX_RETRIES: u32 = 2;
     pub const TIMEOUT_SECS: u32 = 120;
     pub const QUEUE_TIMEOUT_SECS: u32 = 300;
+}
+
+/// A comma-separated list of names, each trimmed, empty ones dropped.
+fn names(text: &str) -> Vec<String> {
+    text.split(',')
+        .map(str::trim)
+        .filter(|name| !name.is_empty())
+        .map(str::to_owned)
+        .collect()
 }

@@ -1,0 +1,143 @@
+//! What the dispatcher knows for routing: the facts of every enabled registered worker
+//! (name and tags; connected or not) and the route keys of runs that may be queued. It tells
+//! which keys a worker may claim and why a route has no worker at all (`waiting_reason`),
+//! and keeps both current when a worker is registered, renamed, re-tagged, switched or
+//! revoked.
+
+use std::collections::{BTreeSet, HashMap};
+
+use contracts::RunStatus;
+use sea_orm::DbErr;
+use uuid::Uuid;
+
+use super::Inner;
+use super::routing::{Facts, Route};
+use crate::db::{queue, tags, workers};
+
+/// Routes are forgotten (and the queued ones read again) past this many.
+const MAX_KEYS: usize = 1024;
+
+#[derive(Default)]
+pub(super) struct Placement {
+    /// Enabled registered workers.
+    registered: HashMap<Uuid, Facts>,
+    /// Route keys of runs queued since start (and of those queued before it).
+    keys: BTreeSet<String>,
+}
+
+impl Placement {
+    /// The keys of routes a worker with these facts may take.
+    pub fn keys_for(&self, facts: &Facts) -> Vec<String> {
+        self.keys
+            .iter()
+            .filter(|key| Route::of_key(key).is_some_and(|route| route.admits(facts)))
+            .cloned()
+            .collect()
+    }
+
+    /// Why no enabled registered worker can ever take a run of `route` (`None`: one can).
+    pub fn waiting_reason(&self, route: &Route) -> Option<String> {
+        route.unroutable(self.registered.values())
+    }
+
+    /// A route a new run has: remembered for dispatch.
+    pub fn remember(&mut self, key: &str) -> bool {
+        self.keys.insert(key.to_owned())
+    }
+}
+
+/// A worker's facts as stored.
+pub(super) async fn facts_of(inner: &Inner, worker_id: Uuid) -> Result<Option<Facts>, DbErr> {
+    let Some(row) = workers::find(&inner.db, worker_id).await? else {
+        return Ok(None);
+    };
+    Ok(Some(Facts {
+        name: row.name,
+        tags: tags::of_worker(&inner.db, worker_id)
+            .await?
+            .into_iter()
+            .collect(),
+    }))
+}
+
+impl Inner {
+    /// Reads every enabled worker's facts and the routes of queued runs (at start, and when
+    /// too many routes were remembered).
+    pub(super) async fn load_placement(&self) -> Result<(), DbErr> {
+        let mut tags = tags::of_workers(&self.db).await?;
+        let registered = workers::list(&self.db)
+            .await?
+            .into_iter()
+            .filter(|row| row.enabled)
+            .map(|row| {
+                let facts = Facts {
+                    name: row.name,
+                    tags: tags
+                        .remove(&row.id)
+                        .unwrap_or_default()
+                        .into_iter()
+                        .collect(),
+                };
+                (row.id, facts)
+            })
+            .collect();
+        let keys = queue::queued_route_keys(&self.db).await?;
+        let mut placement = self.placement.lock();
+        placement.registered = registered;
+        placement.keys = keys;
+        Ok(())
+    }
+
+    /// A worker was registered, renamed, re-tagged, enabled, disabled or revoked: the
+    /// dispatcher and the waiting reasons of queued runs follow at once.
+    pub(super) async fn facts_changed(&self, worker_id: Uuid) -> Result<(), DbErr> {
+        let facts = match workers::find(&self.db, worker_id).await? {
+            Some(row) if row.enabled => facts_of(self, worker_id).await?,
+            _ => None,
+        };
+        {
+            let mut placement = self.placement.lock();
+            match &facts {
+                Some(facts) => placement.registered.insert(worker_id, facts.clone()),
+                None => placement.registered.remove(&worker_id),
+            };
+        }
+        if let Some(facts) = facts
+            && let Some(member) = self.fleet.lock().members.get_mut(&worker_id)
+        {
+            member.facts = facts;
+        }
+        self.refresh_waiting_reasons().await?;
+        self.wake.notify_one();
+        Ok(())
+    }
+
+    /// Sets each queued run's waiting reason from the workers registered now, and publishes
+    /// the runs whose reason changed.
+    pub(super) async fn refresh_waiting_reasons(&self) -> Result<(), DbErr> {
+        if self.placement.lock().keys.len() > MAX_KEYS {
+            self.load_placement().await?;
+        }
+        let reasons: Vec<(String, Option<String>)> = {
+            let placement = self.placement.lock();
+            placement
+                .keys
+                .iter()
+                .map(|key| {
+                    let reason = match Route::of_key(key) {
+                        Some(route) => placement.waiting_reason(&route),
+                        None => Some("the run's routing rules are unreadable".to_owned()),
+                    };
+                    (key.clone(), reason)
+                })
+                .collect()
+        };
+        for (key, reason) in reasons {
+            for row in queue::set_waiting_reason(&self.db, &key, reason.as_deref()).await? {
+                debug_assert_eq!(*row.status, RunStatus::Queued);
+                self.publish(&row);
+            }
+        }
+        Ok(())
+    }
+}
