@@ -36,7 +36,12 @@ impl Placement {
     }
 
     /// Why no enabled registered worker can ever take a run of `route` (`None`: one can).
+    /// Only routed runs get one: a run any worker may take and no worker at all is the
+    /// pool's state (the header shows it), and fails with that reason.
     pub fn waiting_reason(&self, route: &Route) -> Option<String> {
+        if route.key().is_empty() {
+            return None;
+        }
         route.unroutable(self.registered.values())
     }
 
@@ -123,6 +128,7 @@ impl Inner {
             placement
                 .keys
                 .iter()
+                .filter(|key| !key.is_empty())
                 .map(|key| {
                     let reason = match Route::of_key(key) {
                         Some(route) => placement.waiting_reason(&route),
