@@ -25,18 +25,21 @@ use sea_orm::{
 /// Admin URL of the test server; `AGENTRY_TEST_PG_URL` overrides it, as in `scripts/test`.
 const DEFAULT_PG_ADMIN_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
 
-const TABLES: [&str; 8] = [
+const TABLES: [&str; 11] = [
     "agent_configs",
     "agent_task_assignments",
     "llm_providers",
     "run_events",
     "runs",
+    "tags",
     "task_configs",
+    "worker_tags",
+    "worker_token_tags",
     "worker_tokens",
     "workers",
 ];
 
-const INDEXES: [&str; 12] = [
+const INDEXES: [&str; 13] = [
     "ix_agent_configs_provider_id",
     "ix_agent_task_assignments_task_id",
     "ix_run_events_run_id",
@@ -46,6 +49,7 @@ const INDEXES: [&str; 12] = [
     "ix_runs_queue_deadline",
     "ix_runs_task_id",
     "ix_runs_worker_id",
+    "ix_worker_tags_tag",
     "ux_agent_configs_name",
     "ux_llm_providers_active_name",
     "ux_task_configs_name",

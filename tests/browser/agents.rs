@@ -40,6 +40,9 @@ async fn agent_created_in_one_browser_appears_live_in_another() {
     open(&editor, &app, "/agents").await;
 
     // Act
+    app.post("/api/tags", &json!({"name": "gpu"}))
+        .await
+        .assert_status(201);
     fill_agent_form(&editor, "classifier", provider).await;
     editor
         .fill(
@@ -47,6 +50,8 @@ async fn agent_created_in_one_browser_appears_live_in_another() {
             "You are a careful classifier. Answer in JSON.",
         )
         .await;
+    editor.fill("#agent-workers", "gpu-2, gpu-1").await;
+    editor.fill("#agent-required-tags", " gpu ").await;
     editor.click("#agent-save").await;
     editor.wait_gone("#agent-form").await;
 
@@ -67,6 +72,8 @@ async fn agent_created_in_one_browser_appears_live_in_another() {
     assert_eq!(agent["temperature"], 0.2);
     assert_eq!(agent["max_tokens"], 256);
     assert_eq!(agent["user_prompt"], "Classify: {{ input.text }}");
+    assert_eq!(agent["workers"], json!(["gpu-1", "gpu-2"]));
+    assert_eq!(agent["required_tags"], json!(["gpu"]));
     editor.close().await;
     watcher.close().await;
 }

@@ -70,6 +70,34 @@ async fn a_worker_added_from_the_dialog_appears_live_and_can_be_switched_and_rev
     browser
         .wait_text("[data-testid=pool-status]", Text::Contains("2 workers"))
         .await;
+    assert_eq!(
+        browser
+            .text(&format!("{remote} [data-testid=worker-tags]"))
+            .await,
+        "—"
+    );
+    // Tags given through the API show on its card live.
+    for tag in ["gpu", "region=eu"] {
+        app.post("/api/tags", &json!({"name": tag}))
+            .await
+            .assert_status(201);
+    }
+    let remote_id = app.worker_status("gpu-1", "online").await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    app.put(
+        &format!("/api/workers/{remote_id}/tags"),
+        &json!({"tags": ["region=eu", "gpu"]}),
+    )
+    .await
+    .assert_status(200);
+    browser
+        .wait_text(
+            &format!("{remote} [data-testid=worker-tags]"),
+            Text::Equals("gpu, region=eu"),
+        )
+        .await;
 
     // Disable the built-in worker from its card.
     browser
@@ -183,5 +211,52 @@ async fn the_runs_section_lists_every_run_live_with_filters_cancel_and_retry() {
     browser
         .wait_text("[data-testid=run-status]", Text::Contains("canceled"))
         .await;
+    browser.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_no_worker_can_take_says_why_and_starts_once_a_worker_gets_the_tag() {
+    let openai = fakes::openai::start().await;
+    openai.set_default_reply(Reply::Text(VALID.to_owned()));
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    app.post("/api/tags", &json!({"name": "big"}))
+        .await
+        .assert_status(201);
+    let provider = json!({"name": "o", "kind": "openai", "base_url": openai.url("/v1"),
+        "api_key": fakes::openai::KEY});
+    let url = app
+        .runnable(&provider, "gpt-4o-mini", json!({"required_tags": ["big"]}))
+        .await;
+    let run = app
+        .post(&url, &json!({"input": {"text": "great"}, "mode": "async"}))
+        .await
+        .assert_status(202)
+        .json();
+    let id = run["id"].as_str().unwrap().to_owned();
+
+    let browser = Browser::launch().await;
+    open(&browser, &app, "/runs").await;
+    let row = format!("[data-testid=all-run-row][data-run-id=\"{id}\"]");
+    browser
+        .click(&format!("{row} [data-testid=all-run-open]"))
+        .await;
+    browser
+        .wait_text(
+            "[data-testid=run-waiting-reason]",
+            Text::Contains("no worker has tag big"),
+        )
+        .await;
+    // The built-in worker gets the tag: the run starts and the reason goes, live.
+    let builtin = app.builtin_worker().await;
+    app.put(
+        &format!("/api/workers/{builtin}/tags"),
+        &json!({"tags": ["big"]}),
+    )
+    .await
+    .assert_status(200);
+    browser
+        .wait_text("[data-testid=run-status]", Text::Contains("succeeded"))
+        .await;
+    browser.wait_gone("[data-testid=run-waiting-reason]").await;
     browser.close().await;
 }

@@ -142,6 +142,13 @@ fn WorkerCard(
             .unwrap_or_else(|| "in-process".into())
     });
     let slots = text(|w| format!("{} / {}", w.slots_in_use, w.slots));
+    let tags = text(|w| {
+        if w.tags.is_empty() {
+            "—".to_owned()
+        } else {
+            w.tags.join(", ")
+        }
+    });
     let status = move || status_label(worker.with(|w| w.status));
     let runs = move || {
         worker.with(|w| {
@@ -175,6 +182,8 @@ fn WorkerCard(
                 <dt>"Address"</dt><dd>{address}</dd>
                 <dt>"Slots"</dt>
                 <dd data-testid="worker-slots">{slots}</dd>
+                <dt>"Tags"</dt>
+                <dd data-testid="worker-tags">{tags}</dd>
                 <dt>"Last seen"</dt><dd>{last_seen}</dd>
             </dl>
             <Show when=busy>

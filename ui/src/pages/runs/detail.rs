@@ -84,7 +84,13 @@ fn RunView(runs: Runs) -> impl IntoView {
         });
     };
 
-    let result = move || match status.get() {
+    // Why no worker can take the queued run (its agent's routing matches none), while so.
+    let waiting_reason = move || {
+        runs.current
+            .with(|r| r.as_ref().and_then(|r| r.waiting_reason.clone()))
+    };
+    let result = move || {
+        match status.get() {
         RunStatus::Queued | RunStatus::Assigned | RunStatus::Running => view! {
             <div class="loading" data-testid="run-waiting">
                 <span class="spinner" aria-hidden="true"></span>
@@ -96,6 +102,11 @@ fn RunView(runs: Runs) -> impl IntoView {
                     }
                 }}
             </div>
+            {move || waiting_reason().map(|reason| view! {
+                <p class="field-error" role="status" data-testid="run-waiting-reason">
+                    {format!("No worker can take it: {reason}. It fails when its queue timeout passes.")}
+                </p>
+            })}
         }
         .into_any(),
         RunStatus::Succeeded => {
@@ -127,6 +138,7 @@ fn RunView(runs: Runs) -> impl IntoView {
             }
             .into_any()
         }
+    }
     };
 
     let tokens = field(|r| match (r.prompt_tokens, r.completion_tokens) {
