@@ -98,6 +98,51 @@ async fn a_worker_added_from_the_dialog_appears_live_and_can_be_switched_and_rev
             Text::Equals("gpu, region=eu"),
         )
         .await;
+    // The tag manager: create a tag, give it to the worker from its card, delete it.
+    let lan = "[data-testid=tag-row][data-tag=\"lan\"]";
+    browser.fill("#tag-name", "lan").await;
+    browser.fill("#tag-note", "office network").await;
+    browser.click("#tag-create").await;
+    browser
+        .wait_text(
+            &format!("{lan} [data-testid=tag-workers]"),
+            Text::Equals("0 workers"),
+        )
+        .await;
+    browser
+        .click(&format!("{remote} [data-testid=worker-tags-edit]"))
+        .await;
+    browser
+        .fill(
+            &format!("{remote} [data-testid=worker-tags-input]"),
+            "gpu, lan",
+        )
+        .await;
+    browser
+        .click(&format!("{remote} [data-testid=worker-tags-save]"))
+        .await;
+    browser
+        .wait_text(
+            &format!("{remote} [data-testid=worker-tags]"),
+            Text::Equals("gpu, lan"),
+        )
+        .await;
+    browser
+        .wait_text(
+            &format!("{lan} [data-testid=tag-workers]"),
+            Text::Equals("1 worker"),
+        )
+        .await;
+    browser
+        .click(&format!("{lan} [data-testid=tag-delete]"))
+        .await;
+    browser.wait_gone(lan).await;
+    browser
+        .wait_text(
+            &format!("{remote} [data-testid=worker-tags]"),
+            Text::Equals("gpu"),
+        )
+        .await;
 
     // Disable the built-in worker from its card.
     browser

@@ -4,10 +4,10 @@
 use std::fmt;
 
 use contracts::{
-    Agent, Assignment, CreateAgent, CreateAssignment, CreateProvider, CreateRun, CreateTask,
-    CreateWorkerToken, CreatedWorkerToken, FieldError, Page, Pool, Problem, ProblemCode, Provider,
-    Run, RunEvent, RunQuery, Task, TaskSummary, UpdateAgent, UpdateProvider, UpdateTask,
-    UpdateWorker, Worker,
+    Agent, Assignment, CreateAgent, CreateAssignment, CreateProvider, CreateRun, CreateTag,
+    CreateTask, CreateWorkerToken, CreatedWorkerToken, FieldError, Page, Pool, Problem,
+    ProblemCode, Provider, Run, RunEvent, RunQuery, SetWorkerTags, Tag, Task, TaskSummary,
+    UpdateAgent, UpdateProvider, UpdateTask, UpdateWorker, Worker,
 };
 use gloo_net::http::{Request, RequestBuilder, Response};
 use leptos::prelude::*;
@@ -353,6 +353,29 @@ pub async fn update_worker(id: Uuid, input: &UpdateWorker) -> Result<Worker, Api
 /// Revokes a remote worker.
 pub async fn delete_worker(id: Uuid) -> Result<(), ApiError> {
     empty(Request::delete(&format!("/api/workers/{id}"))).await
+}
+
+/// Replaces a worker's tags.
+pub async fn set_worker_tags(id: Uuid, input: &SetWorkerTags) -> Result<Worker, ApiError> {
+    json(
+        Request::put(&format!("/api/workers/{id}/tags")),
+        body(input)?,
+    )
+    .await
+}
+
+// Tags
+
+pub async fn list_tags() -> Result<Vec<Tag>, ApiError> {
+    json(get("/api/tags"), None).await
+}
+
+pub async fn create_tag(input: &CreateTag) -> Result<Tag, ApiError> {
+    json(Request::post("/api/tags"), body(input)?).await
+}
+
+pub async fn delete_tag(id: Uuid) -> Result<(), ApiError> {
+    empty(Request::delete(&format!("/api/tags/{id}"))).await
 }
 
 pub async fn pool() -> Result<Pool, ApiError> {

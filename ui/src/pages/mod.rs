@@ -4,6 +4,7 @@ mod agents;
 mod playground;
 mod providers;
 mod runs;
+mod tags;
 mod tasks;
 mod workers;
 

@@ -3,13 +3,14 @@
 //! enable/disable, revoke (remote workers), and "Add worker", which creates a registration
 //! token and shows the command to run on the other machine.
 
-use contracts::{CreateWorkerToken, Topic, UpdateWorker, Worker, WorkerStatus};
+use contracts::{CreateWorkerToken, SetWorkerTags, Topic, UpdateWorker, Worker, WorkerStatus};
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 use uuid::Uuid;
 
 use crate::api;
 use crate::components::{Banner, ConfirmDelete, EmptyState, Loading};
+use crate::pages::tags::TagManager;
 use crate::ws;
 
 #[component]
@@ -71,6 +72,7 @@ pub fn WorkersPage() -> impl IntoView {
             <AddWorker on_close=move || adding.set(false) />
         </Show>
         {list}
+        <TagManager />
     }
 }
 
@@ -162,6 +164,29 @@ fn WorkerCard(
         })
     };
     let busy = move || worker.with(|w| !w.current_runs.is_empty());
+    let tag_text = RwSignal::new(String::new());
+    let editing_tags = RwSignal::new(false);
+    let save_tags = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        let body = SetWorkerTags {
+            tags: tag_text
+                .get_untracked()
+                .split(',')
+                .map(str::trim)
+                .filter(|t| !t.is_empty())
+                .map(str::to_owned)
+                .collect(),
+        };
+        spawn_local(async move {
+            match api::set_worker_tags(id, &body).await {
+                Ok(_) => {
+                    editing_tags.set(false);
+                    on_change();
+                }
+                Err(e) => banner.show(format!("Could not set the worker's tags: {e}")),
+            }
+        });
+    };
     let kind = if builtin { "built-in" } else { "remote" };
     view! {
         <article class="card" data-testid="worker-card" data-worker=name.clone()>
@@ -190,7 +215,30 @@ fn WorkerCard(
                 <p class="hint">"Executing:"</p>
             </Show>
             <ul class="run-ids">{runs}</ul>
+            <Show when=move || editing_tags.get()>
+                <form class="field-row" data-testid="worker-tags-form" on:submit=save_tags>
+                    <input
+                        data-testid="worker-tags-input"
+                        aria-label="Tags, comma-separated"
+                        placeholder="gpu, region=eu"
+                        prop:value=move || tag_text.get()
+                    on:input=move |ev| tag_text.set(event_target_value(&ev))
+                    />
+                    <button type="submit" class="btn" data-testid="worker-tags-save">"Save tags"</button>
+                </form>
+            </Show>
             <div class="actions">
+                <button
+                    type="button"
+                    class="btn"
+                    data-testid="worker-tags-edit"
+                    on:click=move |_| {
+                        tag_text.set(worker.with_untracked(|w| w.tags.join(", ")));
+                        editing_tags.set(true);
+                    }
+                >
+                    "Tags…"
+                </button>
                 <button type="button" class="btn" data-testid="worker-toggle" on:click=toggle>
                     {move || if worker.with(|w| w.enabled) { "Disable" } else { "Enable" }}
                 </button>
