@@ -215,4 +215,41 @@ async fn runs_execute_only_on_workers_their_agent_routes_to(backend: Backend) {
     );
 }
 
-db_tests!(runs_execute_only_on_workers_their_agent_routes_to);
+/// Among workers with as many free slots, the next run goes to the one offered fewest runs
+/// recently: one run at a time spreads over equal workers instead of piling on one.
+async fn equal_workers_share_runs_one_at_a_time(backend: Backend) {
+    let openai = fakes::openai::start().await;
+    openai.set_default_reply(Reply::Text(VALID.to_owned()));
+    let app = TestApp::spawn_with(backend, |c| c.builtin_worker = false).await;
+    let fixture = Fixture::new(&app, &openai).await;
+    let url = fixture.agent(&app, "any", json!({})).await;
+    let dirs = [tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()];
+    let mut workers = Vec::new();
+    let mut ids = Vec::new();
+    for (dir, name) in dirs.iter().zip(["left", "right"]) {
+        let token = app.worker_token().await;
+        workers.push(WorkerProcess::spawn(
+            &app,
+            dir.path(),
+            &["--token", &token, "--name", name, "--slots", "2"],
+        ));
+        ids.push(app.worker_status(name, "online").await["id"].clone());
+    }
+    let mut on = [0, 0];
+    for _ in 0..10 {
+        let run = app
+            .post(&url, &json!({"input": {"text": "What a wonderful day!"}}))
+            .await
+            .assert_status(201)
+            .json();
+        assert_eq!(run["status"], "succeeded", "{run}");
+        let index = ids.iter().position(|id| *id == run["worker_id"]).unwrap();
+        on[index] += 1;
+    }
+    assert_eq!(on, [5, 5], "runs alternate between equal workers");
+}
+
+db_tests!(
+    runs_execute_only_on_workers_their_agent_routes_to,
+    equal_workers_share_runs_one_at_a_time,
+);

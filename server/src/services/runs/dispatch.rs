@@ -4,7 +4,7 @@
 //! sweeper is the only periodic work: it requeues runs whose offer or lease ran out and fails
 //! runs that waited in the queue past their deadline.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 
 use contracts::RunEventKind;
@@ -24,6 +24,10 @@ use crate::domain::now;
 /// Most runs offered to one worker per claim statement.
 const CLAIM_BATCH: usize = 64;
 
+/// Among workers with as many free slots, the one offered fewest runs in this window gets
+/// the next, so equal workers share the work instead of the first one taking it all.
+const RECENT: std::time::Duration = std::time::Duration::from_secs(60);
+
 /// A connected worker as the dispatcher sees it.
 pub(super) struct Member {
     /// Tells apart a worker's successive sessions.
@@ -41,6 +45,8 @@ pub(super) struct Member {
     pub close: CancellationToken,
     /// Its name and tags, for routing.
     pub facts: Facts,
+    /// When runs were offered to it, within `RECENT`.
+    pub offered: VecDeque<Instant>,
 }
 
 /// Connected workers.
@@ -73,9 +79,10 @@ impl Fleet {
     }
 
     /// The worker to offer the next runs to and how many: the healthy one with the most free
-    /// slots gets as many as bring it down to the next one's free slots (at least one), as
-    /// offering one run at a time to the freest worker would; an unhealthy one only a single
-    /// probe, when idle and not probed for `probe_every`.
+    /// slots (of those, the one offered fewest runs recently) gets as many as bring it down to
+    /// the next one's free slots (at least one), as offering one run at a time to the freest
+    /// worker would; an unhealthy one only a single probe, when idle and not probed for
+    /// `probe_every`.
     fn pick(
         &mut self,
         probe_every: std::time::Duration,
@@ -94,7 +101,17 @@ impl Fleet {
                 free(m) > 0 && (!m.unhealthy || probe_due)
             })
             .collect();
-        candidates.sort_by_key(|(_, m)| std::cmp::Reverse((!m.unhealthy, free(m))));
+        for (_, member) in &mut candidates {
+            while member
+                .offered
+                .front()
+                .is_some_and(|at| now.duration_since(*at) > RECENT)
+            {
+                member.offered.pop_front();
+            }
+        }
+        candidates
+            .sort_by_key(|(_, m)| (std::cmp::Reverse((!m.unhealthy, free(m))), m.offered.len()));
         let next_free = candidates
             .get(1)
             .filter(|(_, m)| !m.unhealthy)
@@ -248,11 +265,10 @@ impl Inner {
                 return;
             }
         };
-        self.fleet
-            .lock()
-            .members
-            .get_mut(&worker_id)
-            .map(|m| m.runs.insert(run_id));
+        self.fleet.lock().members.get_mut(&worker_id).map(|m| {
+            m.offered.push_back(Instant::now());
+            m.runs.insert(run_id)
+        });
         let assign = ServerMessage::Assign {
             run_id,
             lease_id,

@@ -149,6 +149,7 @@ async fn open(
             last_probe: None,
             close: close.clone(),
             facts,
+            offered: std::collections::VecDeque::new(),
         },
     );
     Some(Session {
