@@ -385,7 +385,7 @@ pub async fn leased(db: &impl ConnectionTrait) -> Result<u64, DbErr> {
 }
 
 /// The route keys of unfinished runs (queued, or leased and possibly queued again).
-pub async fn queued_route_keys(
+pub async fn unfinished_route_keys(
     db: &impl ConnectionTrait,
 ) -> Result<std::collections::BTreeSet<String>, DbErr> {
     #[derive(Debug, sea_orm::FromQueryResult)]

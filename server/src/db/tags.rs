@@ -231,7 +231,8 @@ async fn names_by_id(db: &impl ConnectionTrait) -> Result<HashMap<Uuid, String>,
         .collect())
 }
 
-async fn names_of(db: &impl ConnectionTrait, ids: Vec<Uuid>) -> Result<Vec<String>, DbErr> {
+/// The names of the tags `ids`, sorted.
+pub async fn names_of(db: &impl ConnectionTrait, ids: Vec<Uuid>) -> Result<Vec<String>, DbErr> {
     if ids.is_empty() {
         return Ok(Vec::new());
     }

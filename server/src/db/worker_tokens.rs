@@ -75,16 +75,16 @@ pub async fn redeem(
     token_hash: &str,
     worker_id: Uuid,
     now: DateTimeUtc,
-) -> Result<bool, DbErr> {
+) -> Result<Option<Uuid>, DbErr> {
     let updated = Entity::update_many()
         .col_expr(Column::UsedAt, Expr::value(Some(now)))
         .col_expr(Column::WorkerId, Expr::value(Some(worker_id)))
         .filter(Column::TokenHash.eq(token_hash))
         .filter(Column::UsedAt.is_null())
         .filter(Column::ExpiresAt.gt(now))
-        .exec(db)
+        .exec_with_returning(db)
         .await?;
-    Ok(updated.rows_affected == 1)
+    Ok(updated.first().map(|token| token.id))
 }
 
 /// Deletes an unused token; `false` when there is none (or it was used).

@@ -9,7 +9,7 @@ use contracts::rules::{
 
 use crate::prompt::UserPrompt;
 
-use super::fields::{Invalid, Problems, check_name, check_prompt, check_text};
+use super::fields::{Invalid, Problems, check_name, check_prompt, check_text, is_worker_name};
 
 /// Checks everything about an agent body that needs no database. Returns it with the name and
 /// model trimmed.
@@ -69,12 +69,7 @@ pub fn validate(mut input: CreateAgent) -> Result<CreateAgent, Invalid> {
         );
     }
     input.workers = check_list(&mut problems, "/workers", &input.workers, |name| {
-        let valid = name.chars().count() <= MAX_WORKER_NAME_CHARS
-            && !name.is_empty()
-            && name
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
-        valid
+        is_worker_name(name)
             .then_some(())
             .ok_or("a worker name: 1–64 letters, digits, `.`, `_` or `-`")
     });
@@ -90,7 +85,6 @@ pub fn validate(mut input: CreateAgent) -> Result<CreateAgent, Invalid> {
 
 /// Most entries in an agent's routing lists.
 pub const MAX_ROUTING_ENTRIES: usize = 32;
-const MAX_WORKER_NAME_CHARS: usize = 64;
 
 /// A routing list: at most `MAX_ROUTING_ENTRIES`, each entry checked by `check`; returned
 /// sorted, each entry once.

@@ -121,6 +121,18 @@ pub fn check_json_text(problems: &mut Problems, prefix: &str, value: &Value) {
     }
 }
 
+/// What a worker name may be (`is_worker_name`).
+pub const WORKER_NAME_RULE: &str = "1–64 letters, digits, `.`, `_` or `-`";
+
+/// A worker name: 1–64 ASCII letters, digits, `.`, `_` or `-` (names are shown in commands
+/// and logs, and agents route by them).
+pub fn is_worker_name(name: &str) -> bool {
+    (1..=64).contains(&name.chars().count())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+}
+
 #[cfg(test)]
 mod tests {
     use serde_json::json;

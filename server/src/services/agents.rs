@@ -129,17 +129,8 @@ impl Agents {
     /// Every required tag must exist (422 at its entry): a typo would otherwise make every
     /// run wait for a tag no worker can get.
     async fn tags_exist(&self, required: &[String]) -> Result<(), Error> {
-        let (_, missing) = crate::db::tags::ids_of(&self.db, required).await?;
-        let mut problems = crate::domain::fields::Problems::new();
-        for (i, name) in required.iter().enumerate() {
-            if missing.contains(name) {
-                problems.add(
-                    format!("/required_tags/{i}"),
-                    format!("no tag is named `{name}`; create it first (POST /api/tags)"),
-                );
-            }
-        }
-        Ok(problems.finish(())?)
+        super::tags::existing(&self.db, "/required_tags", required).await??;
+        Ok(())
     }
 
     /// The provider must exist and be active (422 on `/provider_id` otherwise) — unless the

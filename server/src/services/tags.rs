@@ -7,7 +7,7 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use contracts::{CreateTag, EventKind, Tag, Topic};
-use sea_orm::{DatabaseConnection, DbErr};
+use sea_orm::{ConnectionTrait, DatabaseConnection, DbErr};
 use uuid::Uuid;
 
 use crate::db::tags;
@@ -119,18 +119,7 @@ impl Tags {
         if unique.len() > MAX_PER_WORKER {
             return Err(Invalid::field(path, format!("at most {MAX_PER_WORKER} tags")).into());
         }
-        let wanted: Vec<String> = unique.into_iter().cloned().collect();
-        let (found, missing) = tags::ids_of(&self.db, &wanted).await?;
-        let mut problems = Problems::new();
-        for (i, name) in names.iter().enumerate() {
-            if missing.contains(name) {
-                problems.add(
-                    format!("{path}/{i}"),
-                    format!("no tag is named `{name}`; create it first (POST /api/tags)"),
-                );
-            }
-        }
-        Ok(problems.finish(found.into_values().collect())?)
+        Ok(existing(&self.db, path, names).await??)
     }
 
     /// Publishes the tags' new worker counts (after workers' tags changed).
@@ -150,6 +139,32 @@ impl Tags {
             }
         }
     }
+}
+
+/// The ids of the tags named in `names` (duplicates once), or a problem at the index of each
+/// name no tag has. Shared by worker and token tags and by agents' required tags.
+pub async fn existing(
+    db: &impl ConnectionTrait,
+    path: &str,
+    names: &[String],
+) -> Result<Result<Vec<Uuid>, Invalid>, DbErr> {
+    let wanted: Vec<String> = names
+        .iter()
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .cloned()
+        .collect();
+    let (found, missing) = tags::ids_of(db, &wanted).await?;
+    let mut problems = Problems::new();
+    for (i, name) in names.iter().enumerate() {
+        if missing.contains(name) {
+            problems.add(
+                format!("{path}/{i}"),
+                format!("no tag is named `{name}`; create it first (POST /api/tags)"),
+            );
+        }
+    }
+    Ok(problems.finish(found.into_values().collect()))
 }
 
 fn view(row: &tags::tag::Model, workers: u32) -> Tag {

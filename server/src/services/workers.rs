@@ -3,10 +3,9 @@
 //! table, the `workers` table's edits (sessions record what a worker says about itself) and
 //! the topics `workers` and `pool`.
 
+use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
-
-use std::collections::BTreeSet;
 
 use contracts::{
     CreateWorkerToken, CreatedWorkerToken, EventKind, Pool, RegisterWorker, RegisteredWorker,
@@ -18,6 +17,7 @@ use uuid::Uuid;
 use crate::background::Background;
 use crate::db::{runs, tags, worker_tokens, workers};
 use crate::domain::credentials::{self, KEY_PREFIX, TOKEN_PREFIX};
+use crate::domain::fields::{WORKER_NAME_RULE, is_worker_name};
 use crate::domain::{Invalid, new_id, now};
 use crate::events::EventHub;
 use crate::services::runs::Live;
@@ -28,7 +28,6 @@ const DEFAULT_TTL_SECS: u32 = 3600;
 const MIN_TTL_SECS: u32 = 60;
 const MAX_TTL_SECS: u32 = 30 * 24 * 3600;
 const MAX_NOTE_CHARS: usize = 200;
-const MAX_NAME_CHARS: usize = 64;
 /// Runs listed on a worker's detail.
 const RECENT_RUNS: u64 = 20;
 /// The pool's counts are published at most this often.
@@ -119,10 +118,10 @@ impl Workers {
         txn.commit().await?;
         tracing::info!(token.id = %row.id, ttl_secs = ttl, tags = tag_ids.len(),
             "worker registration token created");
-        let names = tags::of_tokens(&self.db).await?.remove(&row.id);
+        let names = tags::names_of(&self.db, tag_ids).await?;
         Ok(CreatedWorkerToken {
             token,
-            details: row.to_contract(now(), names.unwrap_or_default()),
+            details: row.to_contract(now(), names),
         })
     }
 
@@ -159,7 +158,7 @@ impl Workers {
         let token_hash = credentials::hash(&body.token);
         let key = credentials::generate(KEY_PREFIX);
         let txn = self.db.begin().await?;
-        if !worker_tokens::redeem(&txn, &token_hash, id, now()).await? {
+        let Some(token_id) = worker_tokens::redeem(&txn, &token_hash, id, now()).await? else {
             return Err(Error::Unauthorized(
                 match worker_tokens::find_by_hash(&txn, &token_hash).await? {
                     Some(t) if t.used_at.is_some() => {
@@ -169,17 +168,15 @@ impl Workers {
                     None => "unknown registration token (revoked, or never issued)",
                 },
             ));
-        }
+        };
         if workers::find_by_name(&txn, &name).await?.is_some() {
             return Err(Error::DuplicateName);
         }
         let row =
             workers::insert_remote(&txn, id, &name, Some(credentials::hash(&key)), now()).await?;
         // The token's tags, and only those: a worker never sets its own.
-        if let Some(token) = worker_tokens::find_by_hash(&txn, &token_hash).await? {
-            let given = tags::ids_of_token(&txn, token.id).await?;
-            tags::set_worker(&txn, id, &given).await?;
-        }
+        let given = tags::ids_of_token(&txn, token_id).await?;
+        tags::set_worker(&txn, id, &given).await?;
         txn.commit().await?;
         tracing::info!(worker.id = %id, worker.name = %name, "worker registered");
         self.runs.worker_facts_changed(id).await?;
@@ -279,7 +276,7 @@ impl Workers {
         let before = tags::ids_of_worker(&txn, id).await?;
         tags::set_worker(&txn, id, &wanted).await?;
         txn.commit().await?;
-        let names = tags::of_worker(&self.db, id).await?;
+        let names = tags::names_of(&self.db, wanted.clone()).await?;
         tracing::info!(worker.id = %id, tags = ?names, "worker tags set");
         self.runs.worker_facts_changed(id).await?;
         let worker = view(&row, self.runs.live().get(&id), names);
@@ -457,19 +454,11 @@ fn view(row: &workers::Model, live: Option<&Live>, tags: Vec<String>) -> Worker 
     }
 }
 
-/// A worker name: 1–64 letters, digits, `.`, `_` or `-`.
+/// A worker name (`fields::is_worker_name`).
 fn check_name(name: &str) -> Result<String, Invalid> {
-    let valid = !name.is_empty()
-        && name.chars().count() <= MAX_NAME_CHARS
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
-    if valid {
+    if is_worker_name(name) {
         Ok(name.to_owned())
     } else {
-        Err(Invalid::field(
-            "/name",
-            format!("1–{MAX_NAME_CHARS} letters, digits, `.`, `_` or `-`"),
-        ))
+        Err(Invalid::field("/name", WORKER_NAME_RULE))
     }
 }

@@ -73,6 +73,15 @@ fn optional(text: &str) -> Option<String> {
     (!text.is_empty()).then(|| text.to_owned())
 }
 
+/// A comma-separated list of names (workers, tags), each trimmed, empty ones dropped.
+fn comma_list(text: &str) -> Vec<String> {
+    text.split(',')
+        .map(str::trim)
+        .filter(|name| !name.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
 /// The state every create/edit form keeps about its save: in flight, the failure and the
 /// field errors the server sent.
 #[derive(Clone, Copy)]

@@ -10,6 +10,7 @@ use uuid::Uuid;
 
 use crate::api;
 use crate::components::{Banner, ConfirmDelete, EmptyState, Loading};
+use crate::pages::comma_list;
 use crate::pages::tags::TagManager;
 use crate::ws;
 
@@ -169,13 +170,7 @@ fn WorkerCard(
     let save_tags = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
         let body = SetWorkerTags {
-            tags: tag_text
-                .get_untracked()
-                .split(',')
-                .map(str::trim)
-                .filter(|t| !t.is_empty())
-                .map(str::to_owned)
-                .collect(),
+            tags: comma_list(&tag_text.get_untracked()),
         };
         spawn_local(async move {
             match api::set_worker_tags(id, &body).await {

@@ -4,7 +4,7 @@
 //! and keeps both current when a worker is registered, renamed, re-tagged, switched or
 //! revoked.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, HashMap};
 
 use contracts::RunStatus;
 use sea_orm::DbErr;
@@ -21,17 +21,18 @@ const MAX_KEYS: usize = 1024;
 pub(super) struct Placement {
     /// Enabled registered workers.
     registered: HashMap<Uuid, Facts>,
-    /// Route keys of runs queued since start (and of those queued before it).
-    keys: BTreeSet<String>,
+    /// Route keys of runs queued since start (and of those queued before it), each with
+    /// its rules (`None`: a key this build cannot read; no worker takes it).
+    routes: BTreeMap<String, Option<Route>>,
 }
 
 impl Placement {
     /// The keys of routes a worker with these facts may take.
     pub fn keys_for(&self, facts: &Facts) -> Vec<String> {
-        self.keys
+        self.routes
             .iter()
-            .filter(|key| Route::of_key(key).is_some_and(|route| route.admits(facts)))
-            .cloned()
+            .filter(|(_, route)| route.as_ref().is_some_and(|route| route.admits(facts)))
+            .map(|(key, _)| key.clone())
             .collect()
     }
 
@@ -39,30 +40,29 @@ impl Placement {
     /// Only routed runs get one: a run any worker may take and no worker at all is the
     /// pool's state (the header shows it), and fails with that reason.
     pub fn waiting_reason(&self, route: &Route) -> Option<String> {
-        if route.key().is_empty() {
+        if route.is_any() {
             return None;
         }
         route.unroutable(self.registered.values())
     }
 
     /// A route a new run has: remembered for dispatch.
-    pub fn remember(&mut self, key: &str) -> bool {
-        self.keys.insert(key.to_owned())
+    pub fn remember(&mut self, key: &str, route: &Route) {
+        if !self.routes.contains_key(key) {
+            self.routes.insert(key.to_owned(), Some(route.clone()));
+        }
     }
 }
 
-/// A worker's facts as stored.
-pub(super) async fn facts_of(inner: &Inner, worker_id: Uuid) -> Result<Option<Facts>, DbErr> {
-    let Some(row) = workers::find(&inner.db, worker_id).await? else {
-        return Ok(None);
-    };
-    Ok(Some(Facts {
-        name: row.name,
-        tags: tags::of_worker(&inner.db, worker_id)
+/// A worker's facts as stored: its name and tags.
+pub(super) async fn facts_of(inner: &Inner, row: workers::Model) -> Result<Facts, DbErr> {
+    Ok(Facts {
+        tags: tags::of_worker(&inner.db, row.id)
             .await?
             .into_iter()
             .collect(),
-    }))
+        name: row.name,
+    })
 }
 
 impl Inner {
@@ -86,10 +86,17 @@ impl Inner {
                 (row.id, facts)
             })
             .collect();
-        let keys = queue::queued_route_keys(&self.db).await?;
+        let routes = queue::unfinished_route_keys(&self.db)
+            .await?
+            .into_iter()
+            .map(|key| {
+                let route = Route::of_key(&key);
+                (key, route)
+            })
+            .collect();
         let mut placement = self.placement.lock();
         placement.registered = registered;
-        placement.keys = keys;
+        placement.routes = routes;
         Ok(())
     }
 
@@ -97,7 +104,7 @@ impl Inner {
     /// dispatcher and the waiting reasons of queued runs follow at once.
     pub(super) async fn facts_changed(&self, worker_id: Uuid) -> Result<(), DbErr> {
         let facts = match workers::find(&self.db, worker_id).await? {
-            Some(row) if row.enabled => facts_of(self, worker_id).await?,
+            Some(row) if row.enabled => Some(facts_of(self, row).await?),
             _ => None,
         };
         {
@@ -120,18 +127,18 @@ impl Inner {
     /// Sets each queued run's waiting reason from the workers registered now, and publishes
     /// the runs whose reason changed.
     pub(super) async fn refresh_waiting_reasons(&self) -> Result<(), DbErr> {
-        if self.placement.lock().keys.len() > MAX_KEYS {
+        if self.placement.lock().routes.len() > MAX_KEYS {
             self.load_placement().await?;
         }
         let reasons: Vec<(String, Option<String>)> = {
             let placement = self.placement.lock();
             placement
-                .keys
+                .routes
                 .iter()
-                .filter(|key| !key.is_empty())
-                .map(|key| {
-                    let reason = match Route::of_key(key) {
-                        Some(route) => placement.waiting_reason(&route),
+                .filter(|(key, _)| !key.is_empty())
+                .map(|(key, route)| {
+                    let reason = match route {
+                        Some(route) => placement.waiting_reason(route),
                         None => Some("the run's routing rules are unreadable".to_owned()),
                     };
                     (key.clone(), reason)

@@ -36,10 +36,15 @@ impl Route {
         }
     }
 
+    /// Whether any worker may take the run (no rules).
+    pub fn is_any(&self) -> bool {
+        self.workers.is_empty() && self.tags.is_empty()
+    }
+
     /// The key stored on each run: empty for "any worker", otherwise the rules as canonical
     /// JSON (sorted sets), so equal rules have one key and the key gives the rules back.
     pub fn key(&self) -> String {
-        if self.workers.is_empty() && self.tags.is_empty() {
+        if self.is_any() {
             return String::new();
         }
         serde_json::to_string(self).unwrap_or_default()

@@ -50,23 +50,22 @@ pub(super) async fn serve(
         );
         return reject(&link, &reason).await;
     }
-    let facts = match super::placement::facts_of(&inner, worker_id).await {
-        Ok(facts) => facts,
-        Err(err) => {
-            tracing::error!(error = %err, "cannot read the worker's tags");
-            return;
-        }
-    };
-    match workers::find(&inner.db, worker_id).await {
-        Ok(Some(row)) if row.enabled => {}
+    let row = match workers::find(&inner.db, worker_id).await {
+        Ok(Some(row)) if row.enabled => row,
         Ok(Some(_)) => return reject(&link, "the worker is disabled").await,
         Ok(None) => return reject(&link, "the worker is not registered").await,
         Err(err) => {
             tracing::error!(error = %err, "cannot read the worker");
             return;
         }
-    }
-    let facts = facts.unwrap_or_default();
+    };
+    let facts = match super::placement::facts_of(&inner, row).await {
+        Ok(facts) => facts,
+        Err(err) => {
+            tracing::error!(error = %err, "cannot read the worker's tags");
+            return;
+        }
+    };
     let Some(session) = open(&inner, worker_id, &hello, address, &link, facts).await else {
         return;
     };

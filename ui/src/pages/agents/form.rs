@@ -9,7 +9,7 @@ use uuid::Uuid;
 use crate::api;
 use crate::components::{FieldErrors, FormError, TextField};
 use crate::pages::providers::kind_label;
-use crate::pages::{SaveState, optional};
+use crate::pages::{SaveState, comma_list, optional};
 use crate::store::Live;
 
 const CLAIMED: &[&str] = &[
@@ -133,8 +133,8 @@ pub(super) fn AgentForm(
             max_retries: max_retries.unwrap_or(defaults::MAX_RETRIES),
             timeout_secs: timeout_secs.unwrap_or(defaults::TIMEOUT_SECS),
             queue_timeout_secs: queue_timeout_secs.unwrap_or(defaults::QUEUE_TIMEOUT_SECS),
-            workers: names(&workers.get_untracked()),
-            required_tags: names(&required_tags.get_untracked()),
+            workers: comma_list(&workers.get_untracked()),
+            required_tags: comma_list(&required_tags.get_untracked()),
         };
         saving.set(true);
         spawn_local(async move {
@@ -299,13 +299,4 @@ mod defaults {
     pub const MAX_RETRIES: u32 = 2;
     pub const TIMEOUT_SECS: u32 = 120;
     pub const QUEUE_TIMEOUT_SECS: u32 = 300;
-}
-
-/// A comma-separated list of names, each trimmed, empty ones dropped.
-fn names(text: &str) -> Vec<String> {
-    text.split(',')
-        .map(str::trim)
-        .filter(|name| !name.is_empty())
-        .map(str::to_owned)
-        .collect()
 }
