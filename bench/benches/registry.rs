@@ -67,6 +67,7 @@ fn rows(revision: i64) -> (agents::Model, tasks::Model, providers::Model) {
         queue_timeout_secs: 300,
         worker_names: "[]".into(),
         required_tags: "[]".into(),
+        concurrency_group_id: None,
         revision,
         created_at: now,
         updated_at: now,

@@ -29,6 +29,8 @@ pub struct Agent {
     pub workers: Vec<String>,
     /// Routing: tags the worker must all carry.
     pub required_tags: Vec<String>,
+    /// The concurrency group whose limit the agent's runs count against.
+    pub concurrency_group_id: Option<Uuid>,
     pub tasks: Vec<TaskSummary>,
     pub revision: u64,
     pub created_at: DateTime<Utc>,
@@ -130,6 +132,11 @@ pub struct CreateAgent {
     #[serde(default)]
     #[cfg_attr(feature = "openapi", schema(max_items = 32))]
     pub required_tags: Vec<String>,
+    /// A concurrency group (`/api/concurrency-groups`): at most its limit of runs of all its
+    /// agents run at once, across every worker. Absent or `null`: no limit but the workers'
+    /// slots.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub concurrency_group_id: Option<Uuid>,
 }
 
 /// `PUT /api/agents/{id}` replaces the configuration, so it takes the same body as create.

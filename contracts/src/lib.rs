@@ -6,6 +6,7 @@
 mod agents;
 mod assignments;
 mod common;
+mod concurrency;
 mod problem;
 mod providers;
 pub mod rules;
@@ -19,6 +20,9 @@ mod ws;
 pub use agents::{Agent, AgentSummary, CreateAgent, UpdateAgent};
 pub use assignments::{Assignment, CreateAssignment};
 pub use common::{ListQuery, Page};
+pub use concurrency::{
+    ConcurrencyGroup, CreateConcurrencyGroup, MAX_GROUP_LIMIT, UpdateConcurrencyGroup,
+};
 pub use problem::{FieldError, Problem, ProblemCode};
 pub use providers::{
     CreateProvider, Provider, ProviderKind, ProviderSummary, UpdateProvider, ValidationStatus,

@@ -128,6 +128,8 @@ pub struct Run {
     /// worker: "no worker has tag gpu"); it fails with this reason after its queue timeout
     /// unless a worker that matches appears. `null` while some worker could take it.
     pub waiting_reason: Option<String>,
+    /// The concurrency group the run counts against (its agent's when it was created).
+    pub concurrency_group_id: Option<Uuid>,
 }
 
 /// `?agent_id&task_id&worker_id&status&limit&offset` for `GET /api/runs`.

@@ -22,6 +22,8 @@ wire_enum! {
         Pool = "pool",
         /// Tags: created, deleted, and their worker counts when workers' tags change.
         Tags = "tags",
+        /// Concurrency groups: created, updated, deleted, and their live counts (coalesced).
+        Concurrency = "concurrency",
     }
 }
 

@@ -14,6 +14,7 @@ mod m20261202_000002_queue_timeouts_and_retries;
 mod m20261203_000001_queue_deadline_index;
 mod m20261204_000001_tags;
 mod m20261204_000002_routing;
+mod m20261207_000001_concurrency_groups;
 
 /// Every migration of the schema, oldest first.
 pub struct Migrator;
@@ -29,6 +30,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261203_000001_queue_deadline_index::Migration),
             Box::new(m20261204_000001_tags::Migration),
             Box::new(m20261204_000002_routing::Migration),
+            Box::new(m20261207_000001_concurrency_groups::Migration),
         ]
     }
 }

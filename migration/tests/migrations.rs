@@ -14,9 +14,10 @@ use sea_orm::sea_query::{Expr, ExprTrait, Query};
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbErr, SqlErr, Value};
 use support::{our_indexes, our_tables, with_postgres, with_sqlite};
 
-const TABLES: [&str; 11] = [
+const TABLES: [&str; 12] = [
     "agent_configs",
     "agent_task_assignments",
+    "concurrency_groups",
     "llm_providers",
     "run_events",
     "runs",
@@ -28,11 +29,12 @@ const TABLES: [&str; 11] = [
     "workers",
 ];
 
-const INDEXES: [&str; 13] = [
+const INDEXES: [&str; 14] = [
     "ix_agent_configs_provider_id",
     "ix_agent_task_assignments_task_id",
     "ix_run_events_run_id",
     "ix_runs_agent_id",
+    "ix_runs_group",
     "ix_runs_lease_expires_at",
     "ix_runs_queue",
     "ix_runs_queue_deadline",

@@ -7,7 +7,7 @@ use contracts::{FieldError, Problem, ProblemCode};
 use sea_orm::DbErr;
 
 use crate::domain::Invalid;
-use crate::services::{agents, assignments, providers, runs, tags, tasks, workers};
+use crate::services::{agents, assignments, concurrency, providers, runs, tags, tasks, workers};
 
 /// Media type of every error body.
 pub const PROBLEM_JSON: &str = "application/problem+json";
@@ -321,6 +321,18 @@ impl From<tags::Error> for ApiError {
             tags::Error::DuplicateName => ApiError::DuplicateName("tag"),
             err @ tags::Error::InUse(_) => ApiError::Conflict(err.to_string().into()),
             tags::Error::Db(err) => err.into(),
+        }
+    }
+}
+
+impl From<concurrency::Error> for ApiError {
+    fn from(err: concurrency::Error) -> ApiError {
+        match err {
+            concurrency::Error::Invalid(invalid) => invalid.into(),
+            concurrency::Error::NotFound(id) => ApiError::not_found("concurrency group", id),
+            concurrency::Error::DuplicateName => ApiError::DuplicateName("concurrency group"),
+            err @ concurrency::Error::InUse(_) => ApiError::Conflict(err.to_string().into()),
+            concurrency::Error::Db(err) => err.into(),
         }
     }
 }

@@ -32,7 +32,7 @@ use crate::services::Workers;
 use crate::services::providers::{Validator, ValidatorSettings};
 use crate::services::runs::RunsConfig;
 use crate::services::runs::runnable::Runnables;
-use crate::services::{Agents, Assignments, Providers, Runs, Tags, Tasks};
+use crate::services::{Agents, Assignments, ConcurrencyGroups, Providers, Runs, Tags, Tasks};
 use crate::state::AppState;
 use crate::{auth, routes};
 
@@ -119,6 +119,12 @@ impl Application {
                 &background,
             ),
             tags,
+            concurrency: ConcurrencyGroups::start(
+                db.clone(),
+                Arc::clone(&events),
+                runs.clone(),
+                &background,
+            ),
             runs,
             config: Arc::new(config),
             db,

@@ -10,7 +10,9 @@ use crate::auth::AuthGuard;
 use crate::background::Background;
 use crate::config::Config;
 use crate::events::EventHub;
-use crate::services::{Agents, Assignments, Providers, Runs, Tags, Tasks, Workers};
+use crate::services::{
+    Agents, Assignments, ConcurrencyGroups, Providers, Runs, Tags, Tasks, Workers,
+};
 
 /// Cheap to clone: every field is a handle.
 #[derive(Clone)]
@@ -31,6 +33,7 @@ pub struct AppState {
     pub runs: Runs,
     pub workers: Workers,
     pub tags: Tags,
+    pub concurrency: ConcurrencyGroups,
 }
 
 macro_rules! service_from_state {
@@ -53,4 +56,5 @@ service_from_state!(
     Runs => runs,
     Workers => workers,
     Tags => tags,
+    ConcurrencyGroups => concurrency,
 );

@@ -97,6 +97,14 @@ const STRING_FIELDS: &[Field] = &[
         component: "CreateTask",
         field: "description",
     },
+    Field {
+        component: "CreateConcurrencyGroup",
+        field: "name",
+    },
+    Field {
+        component: "CreateConcurrencyGroup",
+        field: "note",
+    },
 ];
 
 const NUMBER_FIELDS: &[Field] = &[
@@ -116,6 +124,10 @@ const NUMBER_FIELDS: &[Field] = &[
         component: "CreateAgent",
         field: "timeout_secs",
     },
+    Field {
+        component: "CreateConcurrencyGroup",
+        field: "limit",
+    },
 ];
 
 /// Sends a create request with `field` set to `value`; names are made unique so that only the
@@ -129,6 +141,10 @@ async fn create_with(app: &TestApp, provider: Uuid, f: &Field, value: &Value) ->
         ),
         "CreateAgent" => ("/api/agents", agent_body(&format!("a-{unique}"), provider)),
         "CreateTask" => ("/api/tasks", task_body(&format!("t-{unique}"))),
+        "CreateConcurrencyGroup" => (
+            "/api/concurrency-groups",
+            json!({"name": format!("g-{unique}"), "limit": 1}),
+        ),
         other => panic!("no request for {other}"),
     };
     body[f.field] = value.clone();

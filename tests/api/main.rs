@@ -15,6 +15,7 @@ mod assignments;
 mod auth;
 mod canary;
 mod cli;
+mod concurrency;
 mod contract;
 mod contract_rules;
 mod enqueue;

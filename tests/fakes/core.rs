@@ -44,6 +44,33 @@ impl Recorded {
     }
 }
 
+/// When the fake took a request and when it answered it, for tests that check how many
+/// calls a limit let overlap.
+#[derive(Debug, Clone)]
+pub struct Call {
+    pub started: std::time::Instant,
+    pub finished: std::time::Instant,
+    /// Every string in the request body, joined (`all_text`), to tell calls apart.
+    pub text: String,
+}
+
+/// The most calls whose text contains `marker` that were in flight at one instant.
+pub fn most_at_once(calls: &[Call], marker: &str) -> usize {
+    let mut edges: Vec<(std::time::Instant, i32)> = calls
+        .iter()
+        .filter(|c| c.text.contains(marker))
+        .flat_map(|c| [(c.started, 1), (c.finished, -1)])
+        .collect();
+    // At one instant a finish counts before a start: touching calls do not overlap.
+    edges.sort();
+    let (mut now, mut most) = (0i32, 0i32);
+    for (_, step) in edges {
+        now += step;
+        most = most.max(now);
+    }
+    usize::try_from(most).unwrap_or(0)
+}
+
 /// How the fake answers, switchable while a test runs. Applied to every route, before
 /// authentication (a failing server fails whoever calls it).
 #[derive(Debug, Clone, PartialEq)]
@@ -160,6 +187,7 @@ pub struct FakeState {
     replies: Mutex<VecDeque<Reply>>,
     default_reply: Mutex<Reply>,
     violations: Mutex<Vec<String>>,
+    calls: Mutex<Vec<Call>>,
     counter: AtomicU64,
     /// Requests whose client went away before the answer (hyper drops the handler then).
     abandoned: watch::Sender<usize>,
@@ -176,6 +204,7 @@ impl FakeState {
             replies: Mutex::new(VecDeque::new()),
             default_reply: Mutex::new(Reply::Text("Hello! How can I help you today?".to_owned())),
             violations: Mutex::new(Vec::new()),
+            calls: Mutex::new(Vec::new()),
             counter: AtomicU64::new(0),
             abandoned: watch::channel(0).0,
         }
@@ -327,6 +356,11 @@ impl Fake {
         lock(&self.state.requests).last().cloned()
     }
 
+    /// Every answered call with when it started and ended.
+    pub fn calls(&self) -> Vec<Call> {
+        lock(&self.state.calls).clone()
+    }
+
     pub fn request_count(&self) -> usize {
         lock(&self.state.requests).len()
     }
@@ -425,8 +459,15 @@ async fn serve<D: Dialect>(dialect: Arc<D>, state: Arc<FakeState>, request: Requ
         state: Arc::clone(&state),
         answered: false,
     };
-    let response = answer(dialect, state, recorded).await;
+    let started = std::time::Instant::now();
+    let text = all_text(&recorded.body);
+    let response = answer(dialect, Arc::clone(&state), recorded).await;
     guard.answered = true;
+    lock(&state.calls).push(Call {
+        started,
+        finished: std::time::Instant::now(),
+        text,
+    });
     response
 }
 

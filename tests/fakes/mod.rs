@@ -10,4 +10,4 @@ pub mod ollama;
 pub mod openai;
 pub mod raw;
 
-pub use self::core::{Behavior, Fake, Options, Recorded, Reply};
+pub use self::core::{Behavior, Call, Fake, Options, Recorded, Reply, most_at_once};

@@ -4,10 +4,10 @@
 use std::fmt;
 
 use contracts::{
-    Agent, Assignment, CreateAgent, CreateAssignment, CreateProvider, CreateRun, CreateTag,
-    CreateTask, CreateWorkerToken, CreatedWorkerToken, FieldError, Page, Pool, Problem,
-    ProblemCode, Provider, Run, RunEvent, RunQuery, SetWorkerTags, Tag, Task, TaskSummary,
-    UpdateAgent, UpdateProvider, UpdateTask, UpdateWorker, Worker,
+    Agent, Assignment, ConcurrencyGroup, CreateAgent, CreateAssignment, CreateConcurrencyGroup,
+    CreateProvider, CreateRun, CreateTag, CreateTask, CreateWorkerToken, CreatedWorkerToken,
+    FieldError, Page, Pool, Problem, ProblemCode, Provider, Run, RunEvent, RunQuery, SetWorkerTags,
+    Tag, Task, TaskSummary, UpdateAgent, UpdateProvider, UpdateTask, UpdateWorker, Worker,
 };
 use gloo_net::http::{Request, RequestBuilder, Response};
 use leptos::prelude::*;
@@ -376,6 +376,31 @@ pub async fn create_tag(input: &CreateTag) -> Result<Tag, ApiError> {
 
 pub async fn delete_tag(id: Uuid) -> Result<(), ApiError> {
     empty(Request::delete(&format!("/api/tags/{id}"))).await
+}
+
+pub async fn list_concurrency_groups() -> Result<Vec<ConcurrencyGroup>, ApiError> {
+    json(get("/api/concurrency-groups"), None).await
+}
+
+pub async fn create_concurrency_group(
+    input: &CreateConcurrencyGroup,
+) -> Result<ConcurrencyGroup, ApiError> {
+    json(Request::post("/api/concurrency-groups"), body(input)?).await
+}
+
+pub async fn update_concurrency_group(
+    id: Uuid,
+    input: &CreateConcurrencyGroup,
+) -> Result<ConcurrencyGroup, ApiError> {
+    json(
+        Request::put(&format!("/api/concurrency-groups/{id}")),
+        body(input)?,
+    )
+    .await
+}
+
+pub async fn delete_concurrency_group(id: Uuid) -> Result<(), ApiError> {
+    empty(Request::delete(&format!("/api/concurrency-groups/{id}"))).await
 }
 
 pub async fn pool() -> Result<Pool, ApiError> {

@@ -7,7 +7,7 @@ use leptos::prelude::*;
 use crate::components::PoolStatus;
 use crate::components::{Banner, ErrorBanner, TokenDialog};
 use crate::pages::{
-    AgentsPage, AllRunsPage, PlaygroundPage, ProvidersPage, TasksPage, WorkersPage,
+    AgentsPage, AllRunsPage, ConcurrencyPage, PlaygroundPage, ProvidersPage, TasksPage, WorkersPage,
 };
 use crate::router::{Page, Route, link, use_route};
 use crate::ws::{self, Status};
@@ -21,6 +21,7 @@ fn label(route: Route) -> &'static str {
         Route::Tasks => "Tasks",
         Route::Providers => "Providers",
         Route::Workers => "Workers",
+        Route::Concurrency => "Concurrency",
         Route::Runs => "Runs",
     }
 }
@@ -32,6 +33,7 @@ fn tab_id(route: Route) -> &'static str {
         Route::Tasks => "tab-tasks",
         Route::Providers => "tab-providers",
         Route::Workers => "tab-workers",
+        Route::Concurrency => "tab-concurrency",
         Route::Runs => "tab-runs",
     }
 }
@@ -77,32 +79,39 @@ pub fn App() -> impl IntoView {
     let banner = Banner::provide();
     ws::start();
 
+    // The tabs of the current section (the Runs section has none).
     let tabs = move || {
-        Route::ALL
-            .into_iter()
-            .map(|tab| {
-                let selected = move || {
-                    if route.get().tab() == tab {
-                        "true"
-                    } else {
-                        "false"
-                    }
-                };
-                view! {
-                    <a
-                        href=tab.path()
-                        role="tab"
-                        id=tab_id(tab)
-                        class="tab"
-                        aria-controls=PANEL_ID
-                        aria-selected=selected
-                        on:click=link(route, tab)
-                    >
-                        {label(tab)}
-                    </a>
+        let section = route.get().section();
+        match section {
+            Route::Workers => &Route::WORKERS[..],
+            Route::Runs => &[][..],
+            _ => &Route::ALL[..],
+        }
+        .iter()
+        .copied()
+        .map(|tab| {
+            let selected = move || {
+                if route.get().tab() == tab {
+                    "true"
+                } else {
+                    "false"
                 }
-            })
-            .collect_view()
+            };
+            view! {
+                <a
+                    href=tab.path()
+                    role="tab"
+                    id=tab_id(tab)
+                    class="tab"
+                    aria-controls=PANEL_ID
+                    aria-selected=selected
+                    on:click=link(route, tab)
+                >
+                    {label(tab)}
+                </a>
+            }
+        })
+        .collect_view()
     };
 
     let sections = SECTIONS
@@ -132,9 +141,9 @@ pub fn App() -> impl IntoView {
             <PoolStatus />
             <ConnectionStatus />
         </header>
-        <Show when=move || route.get().section() == Route::Agents>
+        <Show when=move || route.get().section() != Route::Runs>
             <nav class="tabs" role="tablist" aria-label="Sections">
-                {tabs()}
+                {tabs}
             </nav>
         </Show>
         <ErrorBanner banner=banner />
@@ -149,6 +158,7 @@ pub fn App() -> impl IntoView {
                 Page::Tasks => view! { <TasksPage /> }.into_any(),
                 Page::Providers => view! { <ProvidersPage /> }.into_any(),
                 Page::Workers => view! { <WorkersPage /> }.into_any(),
+                Page::Concurrency => view! { <ConcurrencyPage /> }.into_any(),
                 Page::Runs => view! { <AllRunsPage /> }.into_any(),
                 Page::Playground(agent) => view! { <PlaygroundPage agent_id=agent /> }.into_any(),
             }}

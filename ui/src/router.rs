@@ -13,6 +13,8 @@ pub enum Route {
     Providers,
     /// `/workers`: the built-in and remote workers, and adding one.
     Workers,
+    /// `/workers/concurrency`: concurrency groups with their live counts.
+    Concurrency,
     /// `/runs`: every run across agents.
     Runs,
     /// `/agents/{agent}/run?task=…&run=…`: run a task with an agent, see a run and the
@@ -32,13 +34,16 @@ pub enum Page {
     Tasks,
     Providers,
     Workers,
+    Concurrency,
     Runs,
     Playground(Uuid),
 }
 
 impl Route {
-    /// The section tabs.
+    /// The Agents section's tabs.
     pub const ALL: [Self; 3] = [Self::Agents, Self::Tasks, Self::Providers];
+    /// The Workers section's tabs.
+    pub const WORKERS: [Self; 2] = [Self::Workers, Self::Concurrency];
 
     pub fn path(self) -> String {
         match self {
@@ -46,6 +51,7 @@ impl Route {
             Self::Tasks => "/tasks".to_owned(),
             Self::Providers => "/providers".to_owned(),
             Self::Workers => "/workers".to_owned(),
+            Self::Concurrency => "/workers/concurrency".to_owned(),
             Self::Runs => "/runs".to_owned(),
             Self::Playground { agent, task, run } => {
                 let mut query = Vec::new();
@@ -69,7 +75,7 @@ impl Route {
     /// Providers tabs), Workers or Runs.
     pub fn section(self) -> Self {
         match self {
-            Self::Workers => Self::Workers,
+            Self::Workers | Self::Concurrency => Self::Workers,
             Self::Runs => Self::Runs,
             _ => Self::Agents,
         }
@@ -89,6 +95,7 @@ impl Route {
             Self::Tasks => Page::Tasks,
             Self::Providers => Page::Providers,
             Self::Workers => Page::Workers,
+            Self::Concurrency => Page::Concurrency,
             Self::Runs => Page::Runs,
             Self::Playground { agent, .. } => Page::Playground(agent),
         }
@@ -101,6 +108,7 @@ impl Route {
             "/tasks" => return Some(Self::Tasks),
             "/providers" => return Some(Self::Providers),
             "/workers" => return Some(Self::Workers),
+            "/workers/concurrency" => return Some(Self::Concurrency),
             "/runs" => return Some(Self::Runs),
             _ => {}
         }

@@ -60,6 +60,7 @@ fn topic_index(topic: Topic) -> usize {
         Topic::Workers => 4,
         Topic::Pool => 5,
         Topic::Tags => 6,
+        Topic::Concurrency => 7,
     }
 }
 

@@ -24,6 +24,8 @@ pub struct Model {
     pub worker_names: String,
     /// Routing: tag names, a JSON array (all of them).
     pub required_tags: String,
+    /// The concurrency group its runs count against.
+    pub concurrency_group_id: Option<Uuid>,
     pub revision: i64,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
@@ -62,6 +64,18 @@ fn names(stored: &str) -> Vec<String> {
 /// A list of names as stored.
 pub fn to_names(names: &[String]) -> String {
     serde_json::to_string(names).unwrap_or_else(|_| "[]".to_owned())
+}
+
+/// The names of the agents in a concurrency group.
+pub async fn in_group(db: &impl ConnectionTrait, group: Uuid) -> Result<Vec<String>, DbErr> {
+    Ok(Entity::find()
+        .filter(Column::ConcurrencyGroupId.eq(group))
+        .order_by_asc(Column::Name)
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|agent| agent.name)
+        .collect())
 }
 
 /// The names of the agents that require `tag`.
@@ -125,6 +139,10 @@ pub async fn update(db: &impl ConnectionTrait, model: Model) -> Result<Option<Mo
         )
         .col_expr(Column::WorkerNames, Expr::value(model.worker_names))
         .col_expr(Column::RequiredTags, Expr::value(model.required_tags))
+        .col_expr(
+            Column::ConcurrencyGroupId,
+            Expr::value(model.concurrency_group_id),
+        )
         .col_expr(Column::Revision, Expr::col(Column::Revision).add(1))
         .col_expr(Column::UpdatedAt, Expr::value(model.updated_at))
         .filter(Column::Id.eq(model.id))

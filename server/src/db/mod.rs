@@ -4,6 +4,7 @@
 pub mod agents;
 pub mod assignments;
 pub mod checkpoint;
+pub mod concurrency;
 pub mod connect;
 pub mod providers;
 pub mod queue;

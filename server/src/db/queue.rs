@@ -11,9 +11,13 @@
 use chrono::{DateTime, Utc};
 use contracts::RunStatus;
 use sea_orm::entity::prelude::*;
-use sea_orm::{ConnectionTrait, DbBackend, DbErr, ExprTrait, QuerySelect, Statement};
+use sea_orm::{
+    ConnectionTrait, DatabaseConnection, DbBackend, DbErr, ExprTrait, QuerySelect, Statement,
+    TransactionTrait,
+};
 
 use super::Wire;
+use super::concurrency;
 use super::runs::{Finish, finishing, run};
 
 const LEASED: [RunStatus; 2] = [RunStatus::Assigned, RunStatus::Running];
@@ -31,11 +35,16 @@ pub fn after(now: DateTime<Utc>, duration: std::time::Duration) -> DateTime<Utc>
 /// routes the worker may take) to `worker_id`, each under a new lease (a random id the
 /// database draws per row) that must be accepted by `ack_deadline`; in queue order, empty
 /// when nothing it may take is queued. One statement, however many runs.
+///
+/// `groups` is `None` while no concurrency group exists (every run may go); otherwise runs
+/// of no group may go, and of each group listed at most its room (`concurrency::room`), its
+/// oldest first: a full group's runs wait without holding back anyone else's.
 pub async fn claim(
     db: &impl ConnectionTrait,
     worker_id: Uuid,
     limit: u32,
     keys: &[String],
+    groups: Option<&[(Uuid, u32)]>,
     now: DateTime<Utc>,
     ack_deadline: DateTime<Utc>,
 ) -> Result<Vec<run::Model>, DbErr> {
@@ -47,27 +56,6 @@ pub async fn claim(
         .map(|i| format!("${}", i + 7))
         .collect::<Vec<_>>()
         .join(", ");
-    // PostgreSQL: `ARRAY(subquery)` is evaluated once, before the update, so `SKIP LOCKED`
-    // picks `limit` rows no other server holds (an `IN` semi-join may re-run it per row and
-    // claim the whole queue). SQLite has one writer: the plain subquery is enough.
-    let sql = match backend {
-        DbBackend::Postgres => format!(
-            "UPDATE runs SET status = $1, worker_id = $2, lease_id = gen_random_uuid(), \
-             lease_expires_at = $3, assigned_at = $4 \
-             WHERE id = ANY(ARRAY(SELECT id FROM runs WHERE status = $5 \
-               AND route_key IN ({routes}) \
-               ORDER BY queued_at, id LIMIT $6 FOR UPDATE SKIP LOCKED)) \
-             AND status = $5 RETURNING *"
-        ),
-        _ => format!(
-            "UPDATE runs SET status = $1, worker_id = $2, lease_id = randomblob(16), \
-             lease_expires_at = $3, assigned_at = $4 \
-             WHERE id IN (SELECT id FROM runs WHERE status = $5 \
-               AND route_key IN ({routes}) \
-               ORDER BY queued_at, id LIMIT $6) \
-             AND status = $5 RETURNING *"
-        ),
-    };
     let mut values: Vec<sea_orm::Value> = vec![
         Wire(RunStatus::Assigned).into(),
         worker_id.into(),
@@ -77,11 +65,81 @@ pub async fn claim(
         i64::from(limit).into(),
     ];
     values.extend(keys.iter().map(|key| key.clone().into()));
+    // PostgreSQL: `ARRAY(subquery)` is evaluated once, before the update, so `SKIP LOCKED`
+    // picks `limit` rows no other server holds (an `IN` semi-join may re-run it per row and
+    // claim the whole queue). SQLite has one writer: the plain subquery is enough.
+    let (lock, new_lease) = match backend {
+        DbBackend::Postgres => (" FOR UPDATE SKIP LOCKED", "gen_random_uuid()"),
+        _ => ("", "randomblob(16)"),
+    };
+    let queued =
+        format!("SELECT id, queued_at FROM runs WHERE status = $5 AND route_key IN ({routes})");
+    let order = "ORDER BY queued_at, id";
+    let picked = match groups {
+        None => format!(
+            "SELECT id FROM runs WHERE status = $5 AND route_key IN ({routes}) {order} LIMIT $6{lock}"
+        ),
+        Some(groups) => {
+            // One index range per group (`ix_runs_group`), each cut to the group's room, and
+            // the oldest `limit` of them all. Each branch sits in a derived table: PostgreSQL
+            // refuses a locking clause directly inside a UNION.
+            let mut branches = vec![format!(
+                "SELECT * FROM ({queued} AND concurrency_group_id IS NULL {order} LIMIT $6{lock}) b0"
+            )];
+            for (i, (group, room)) in groups.iter().enumerate() {
+                let at = values.len();
+                values.push((*group).into());
+                values.push(i64::from(*room).into());
+                branches.push(format!(
+                    "SELECT * FROM ({queued} AND concurrency_group_id = ${} {order} LIMIT ${}{lock}) b{}",
+                    at + 1,
+                    at + 2,
+                    i + 1
+                ));
+            }
+            format!(
+                "SELECT id FROM ({}) picked {order} LIMIT $6",
+                branches.join(" UNION ALL ")
+            )
+        }
+    };
+    let chosen = match backend {
+        DbBackend::Postgres => format!("id = ANY(ARRAY({picked}))"),
+        _ => format!("id IN ({picked})"),
+    };
+    let sql = format!(
+        "UPDATE runs SET status = $1, worker_id = $2, lease_id = {new_lease}, \
+         lease_expires_at = $3, assigned_at = $4 WHERE {chosen} AND status = $5 RETURNING *"
+    );
     let mut rows = run::Entity::find()
         .from_raw_sql(Statement::from_sql_and_values(backend, sql, values))
         .all(db)
         .await?;
     rows.sort_by_key(|r| (r.queued_at, r.id));
+    Ok(rows)
+}
+
+/// `claim` keeping every concurrency group within its limit: each group's room is read
+/// just before the claim. On PostgreSQL the group rows stay locked from the count to the
+/// claim, so servers sharing the database take turns; SQLite has one dispatcher per database
+/// (one server), whose claims follow one another.
+pub async fn claim_within_limits(
+    db: &DatabaseConnection,
+    worker_id: Uuid,
+    limit: u32,
+    keys: &[String],
+    now: DateTime<Utc>,
+    ack_deadline: DateTime<Utc>,
+) -> Result<Vec<run::Model>, DbErr> {
+    if db.get_database_backend() != DbBackend::Postgres {
+        let room = concurrency::room(db).await?;
+        return claim(db, worker_id, limit, keys, Some(&room), now, ack_deadline).await;
+    }
+    let tx = db.begin().await?;
+    concurrency::lock_all(&tx).await?;
+    let room = concurrency::room(&tx).await?;
+    let rows = claim(&tx, worker_id, limit, keys, Some(&room), now, ack_deadline).await?;
+    tx.commit().await?;
     Ok(rows)
 }
 
@@ -304,6 +362,21 @@ pub async fn fail_jobless(
     )
     .exec_with_returning(db)
     .await
+}
+
+/// Unfinished runs of a deleted concurrency group count against no group from now on.
+pub async fn leave_group(db: &impl ConnectionTrait, group: Uuid) -> Result<u64, DbErr> {
+    let unfinished = [RunStatus::Queued, RunStatus::Assigned, RunStatus::Running].map(Wire);
+    Ok(run::Entity::update_many()
+        .col_expr(
+            run::Column::ConcurrencyGroupId,
+            Expr::value(Option::<Uuid>::None),
+        )
+        .filter(run::Column::ConcurrencyGroupId.eq(group))
+        .filter(run::Column::Status.is_in(unfinished))
+        .exec(db)
+        .await?
+        .rows_affected)
 }
 
 /// Queued runs whose queue deadline passed by `now` (no worker took them in time).

@@ -59,6 +59,8 @@ pub mod run {
         pub route_key: String,
         /// Why no registered worker can take the run, while that is so.
         pub waiting_reason: Option<String>,
+        /// The concurrency group the run counts against (its agent's when it was created).
+        pub concurrency_group_id: Option<Uuid>,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
@@ -116,6 +118,7 @@ impl run::Model {
             assigned_at: self.assigned_at,
             retry_of: self.retry_of,
             waiting_reason: self.waiting_reason.clone(),
+            concurrency_group_id: self.concurrency_group_id,
             started_at: self.started_at,
             finished_at: self.finished_at,
         })

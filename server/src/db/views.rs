@@ -87,6 +87,7 @@ pub fn assemble_agent(
         queue_timeout_secs: u32::try_from(agent.queue_timeout_secs).unwrap_or(0),
         workers,
         required_tags,
+        concurrency_group_id: agent.concurrency_group_id,
         tasks,
         revision: to_u64(agent.revision),
         created_at: agent.created_at,

@@ -3,6 +3,7 @@
 
 mod agents;
 mod assignments;
+mod concurrency;
 mod health;
 mod links;
 mod problems;
@@ -71,6 +72,7 @@ fn documented() -> OpenApiRouter<AppState> {
         .merge(runs::routes())
         .merge(workers::routes())
         .merge(tags::routes())
+        .merge(concurrency::routes())
         .merge(health::routes())
 }
 

@@ -58,7 +58,7 @@ impl Agents {
     /// read and written: a new agent has no tasks.
     #[tracing::instrument(name = "agents.create", skip_all, fields(agent.id = Empty))]
     pub async fn create(&self, body: CreateAgent) -> Result<Agent, Error> {
-        self.tags_exist(&body.required_tags).await?;
+        self.references_exist(&body).await?;
         let valid = validate(body)?;
         let provider = self.provider_for(valid.provider_id, None).await?;
         let id = new_id();
@@ -82,7 +82,7 @@ impl Agents {
             resource: "agent",
             id,
         })?;
-        self.tags_exist(&body.required_tags).await?;
+        self.references_exist(&body).await?;
         let valid = validate(body)?;
         let provider = self
             .provider_for(valid.provider_id, Some(existing.provider_id))
@@ -127,9 +127,20 @@ impl Agents {
     }
 
     /// Every required tag must exist (422 at its entry): a typo would otherwise make every
-    /// run wait for a tag no worker can get.
-    async fn tags_exist(&self, required: &[String]) -> Result<(), Error> {
-        super::tags::existing(&self.db, "/required_tags", required).await??;
+    /// run wait for a tag no worker can get. So must the concurrency group.
+    async fn references_exist(&self, body: &CreateAgent) -> Result<(), Error> {
+        super::tags::existing(&self.db, "/required_tags", &body.required_tags).await??;
+        if let Some(group) = body.concurrency_group_id
+            && crate::db::concurrency::find(&self.db, group)
+                .await?
+                .is_none()
+        {
+            return Err(Invalid::field(
+                "/concurrency_group_id",
+                format!("no concurrency group with id {group}"),
+            )
+            .into());
+        }
         Ok(())
     }
 
@@ -218,6 +229,7 @@ fn to_row(
         queue_timeout_secs: i32::try_from(input.queue_timeout_secs).unwrap_or(i32::MAX),
         worker_names: agents::to_names(&input.workers),
         required_tags: agents::to_names(&input.required_tags),
+        concurrency_group_id: input.concurrency_group_id,
         revision,
         created_at,
         updated_at,

@@ -6,6 +6,7 @@
 
 pub mod agents;
 pub mod assignments;
+pub mod concurrency;
 pub mod providers;
 pub mod runs;
 pub mod tags;
@@ -14,6 +15,7 @@ pub mod workers;
 
 pub use agents::Agents;
 pub use assignments::Assignments;
+pub use concurrency::ConcurrencyGroups;
 pub use providers::Providers;
 pub use runs::Runs;
 pub use tags::Tags;

@@ -177,9 +177,10 @@ fn view(row: &tags::tag::Model, workers: u32) -> Tag {
     }
 }
 
-/// A tag name: 1–64 lowercase letters, digits, `.`, `_`, `-`, `:` or `=`, starting with a
-/// letter or a digit. Lowercase only, so `GPU` and `gpu` cannot be two tags that look alike.
-fn check_name(name: &str) -> Result<(), String> {
+/// A tag name (and a concurrency group's): 1–64 lowercase letters, digits, `.`, `_`, `-`, `:`
+/// or `=`, starting with a letter or a digit. Lowercase only, so `GPU` and `gpu` cannot be two
+/// tags that look alike.
+pub(super) fn check_name(name: &str) -> Result<(), String> {
     let allowed = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit();
     let valid = name.chars().count() <= MAX_NAME_CHARS
         && name.chars().next().is_some_and(allowed)

@@ -114,7 +114,7 @@ async fn concurrent_claims_never_take_the_same_run(backend: Backend) {
                 let now = agentry::domain::now();
                 let deadline = queue::after(now, Duration::from_secs(60));
                 // Batches of 4: each statement takes several runs at once.
-                let rows = queue::claim(&db, worker, 4, &[String::new()], now, deadline)
+                let rows = queue::claim(&db, worker, 4, &[String::new()], None, now, deadline)
                     .await
                     .unwrap();
                 if rows.is_empty() {

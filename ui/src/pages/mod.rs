@@ -1,6 +1,7 @@
 //! One page per section of the app.
 
 mod agents;
+mod concurrency;
 mod playground;
 mod providers;
 mod runs;
@@ -9,6 +10,7 @@ mod tasks;
 mod workers;
 
 pub use agents::AgentsPage;
+pub use concurrency::ConcurrencyPage;
 pub use playground::PlaygroundPage;
 pub use providers::ProvidersPage;
 pub use runs::AllRunsPage;

@@ -224,8 +224,7 @@ impl Inner {
             }
             let at = now();
             let deadline = queue::after(at, self.settings.ack_timeout);
-            let claimed = match queue::claim(&self.db, worker_id, count, &keys, at, deadline).await
-            {
+            let claimed = match self.claim(worker_id, count, &keys, at, deadline).await {
                 Ok(rows) => rows,
                 Err(err) => {
                     tracing::error!(error = %err, "cannot claim queued runs");
@@ -233,7 +232,8 @@ impl Inner {
                 }
             };
             if claimed.len() < count as usize {
-                // Fewer than asked for: nothing else of these routes is queued.
+                // Fewer than asked for: nothing else of these routes is queued, or may start
+                // (groups only fill up within a round; a freed slot wakes a new one).
                 exhausted.extend(keys);
                 skip.insert(worker_id);
             }
@@ -345,7 +345,10 @@ impl Inner {
                             "no worker available: {reason}, so nothing took the run within its \
                              queue timeout ({waited} s)"
                         ),
-                        None => self.no_worker_reason(waited),
+                        None => match self.group_full(&self.db, &row, waited).await {
+                            Some(full) => full,
+                            None => self.no_worker_reason(waited),
+                        },
                     };
                     match queue::fail_overdue(&self.db, id, at, error).await {
                         Ok(Some(row)) => {

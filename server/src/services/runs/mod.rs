@@ -12,6 +12,7 @@ mod batch;
 mod checks;
 mod dispatch;
 mod fleet;
+mod groups;
 mod inserts;
 mod jobs;
 mod placement;
@@ -141,6 +142,10 @@ struct Inner {
     pool_dirty: AtomicBool,
     /// Registered workers' facts and queued runs' routes, for routing.
     placement: Mutex<placement::Placement>,
+    /// Whether any concurrency group exists (claims ignore groups while none does).
+    has_groups: AtomicBool,
+    /// Groups whose runs changed since their counts were last published.
+    group_changes: groups::Changed,
 }
 
 impl Runs {
@@ -195,9 +200,12 @@ impl Runs {
                 changes_rx: Mutex::new(Some(changes_rx)),
                 pool_dirty: AtomicBool::new(true),
                 placement: Mutex::new(placement::Placement::default()),
+                has_groups: AtomicBool::new(true),
+                group_changes: groups::Changed::default(),
             }),
         };
         runs.inner.load_placement().await?;
+        runs.inner.load_groups().await?;
         runs.spawn_registry_sweeper();
         dispatch::spawn(&runs.inner);
         if builtin.enabled && config.builtin_worker {
@@ -346,6 +354,7 @@ impl Runs {
             retry_of,
             route_key,
             waiting_reason,
+            concurrency_group_id: runnable.concurrency_group,
         };
         // Registered first: the run may finish before the insert returns.
         let finished = (body.mode == RunMode::Sync).then(|| inner.wait_for(id));
@@ -526,6 +535,7 @@ impl Inner {
     /// it stored it. A final state also answers the sync requests waiting for it.
     fn publish(&self, run: &run::Model) {
         self.pool_dirty.store(true, Ordering::Relaxed);
+        self.group_touched(run.concurrency_group_id);
         match run.to_contract() {
             Ok(contract) => {
                 let kind = if contract.status == RunStatus::Queued && run.assigned_at.is_none() {

@@ -78,6 +78,8 @@ pub struct RunnableAgent {
     pub queue_timeout: Duration,
     /// Which workers may execute its runs.
     pub route: super::routing::Route,
+    /// The concurrency group its runs count against.
+    pub concurrency_group: Option<Uuid>,
     pub snapshot: RunSnapshot,
 }
 
@@ -171,6 +173,7 @@ impl RunnableAgent {
                 u64::try_from(agent.queue_timeout_secs).unwrap_or(1).max(1),
             ),
             route: super::routing::Route::new(&agent.workers(), &agent.tags()),
+            concurrency_group: agent.concurrency_group_id,
             snapshot: RunSnapshot {
                 agent_id: agent.id,
                 agent_name: agent.name.clone(),
@@ -285,6 +288,7 @@ mod tests {
             queue_timeout_secs: 300,
             worker_names: "[]".into(),
             required_tags: "[]".into(),
+            concurrency_group_id: None,
             revision,
             created_at: now,
             updated_at: now,

@@ -1,7 +1,7 @@
 //! The agent form: create or replace an agent's configuration, with the server's field
 //! errors next to the fields they concern.
 
-use contracts::{Agent, CreateAgent, FieldError, Provider};
+use contracts::{Agent, ConcurrencyGroup, CreateAgent, FieldError, Provider};
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 use uuid::Uuid;
@@ -24,6 +24,7 @@ const CLAIMED: &[&str] = &[
     "/max_retries",
     "/timeout_secs",
     "/queue_timeout_secs",
+    "/concurrency_group_id",
 ];
 
 /// Parses an optional number field, recording a field error when it is not a number.
@@ -78,6 +79,14 @@ pub(super) fn AgentForm(
             .map_or(defaults::QUEUE_TIMEOUT_SECS, |a| a.queue_timeout_secs)
             .to_string(),
     );
+    let group_id = RwSignal::new(existing.as_ref().and_then(|a| a.concurrency_group_id));
+    let groups = RwSignal::new(Vec::<ConcurrencyGroup>::new());
+    spawn_local(async move {
+        // Without the list the picker offers only "none" (and the agent's current group).
+        if let Ok(list) = api::list_concurrency_groups().await {
+            groups.set(list);
+        }
+    });
     // The agent's provider may be soft-deleted: keep it selectable so saving does not move it.
     let current_provider = existing.as_ref().map(|a| a.provider.clone());
     let provider_id = RwSignal::new(existing.as_ref().map(|a| a.provider_id));
@@ -135,6 +144,7 @@ pub(super) fn AgentForm(
             queue_timeout_secs: queue_timeout_secs.unwrap_or(defaults::QUEUE_TIMEOUT_SECS),
             workers: comma_list(&workers.get_untracked()),
             required_tags: comma_list(&required_tags.get_untracked()),
+            concurrency_group_id: group_id.get_untracked(),
         };
         saving.set(true);
         spawn_local(async move {
@@ -164,6 +174,28 @@ pub(super) fn AgentForm(
             .map(|(id, label)| {
                 view! {
                     <option value=id.to_string() selected=move || provider_id.get() == Some(id)>
+                        {label}
+                    </option>
+                }
+            })
+            .collect_view()
+    };
+    let group_options = move || {
+        let mut options: Vec<(Uuid, String)> = groups
+            .get()
+            .into_iter()
+            .map(|g| (g.id, format!("{} (at most {} at once)", g.name, g.limit)))
+            .collect();
+        if let Some(current) = group_id.get_untracked()
+            && !options.iter().any(|(id, _)| *id == current)
+        {
+            options.push((current, "current group".to_owned()));
+        }
+        options
+            .into_iter()
+            .map(|(id, label)| {
+                view! {
+                    <option value=id.to_string() selected=move || group_id.get() == Some(id)>
                         {label}
                     </option>
                 }
@@ -249,6 +281,17 @@ pub(super) fn AgentForm(
             </div>
             <div class="field-row field-row-4">
                 <NumberField id="agent-queue-timeout" label="Queue timeout (s)" value=queue_timeout errors=errors path="/queue_timeout_secs" step="1" placeholder="300" />
+                <div class="field">
+                    <label for="agent-concurrency-group">"Concurrency group"</label>
+                    <select
+                        id="agent-concurrency-group"
+                        on:change=move |ev| group_id.set(event_target_value(&ev).parse::<Uuid>().ok())
+                    >
+                        <option value="" selected=move || group_id.get().is_none()>"none"</option>
+                        {group_options}
+                    </select>
+                    <FieldErrors errors=errors path="/concurrency_group_id" />
+                </div>
             </div>
             <div class="field-row">
                 <TextField id="agent-workers" label="Run only on workers" value=workers errors=errors path="/workers" placeholder="any worker (names, comma-separated)" />
