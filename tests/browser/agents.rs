@@ -9,7 +9,7 @@ use crate::driver::{Browser, Text};
 use crate::{assert_not_reloaded, open};
 
 /// Fills the agent form, except the system prompt, with a valid agent on `provider`.
-async fn fill_agent_form(browser: &Browser, name: &str, provider: Uuid) {
+pub(crate) async fn fill_agent_form(browser: &Browser, name: &str, provider: Uuid) {
     browser.click("#agent-new").await;
     browser.fill("#agent-name", name).await;
     browser

@@ -12,6 +12,7 @@
 
 mod agents;
 mod auth;
+mod concurrency;
 mod driver;
 mod keyboard;
 mod layout;
