@@ -22,9 +22,7 @@ async fn the_concurrency_page_shows_live_counts_and_changes_limits() {
     let browser = Browser::launch().await;
     open(&browser, &app, "/workers").await;
     browser.click("#tab-concurrency").await;
-    browser
-        .wait_for("[data-testid=concurrency-empty]")
-        .await;
+    browser.wait_for("[data-testid=concurrency-empty]").await;
 
     // Create a group from the page.
     browser.fill("#group-name", "gpu-box").await;
@@ -33,7 +31,10 @@ async fn the_concurrency_page_shows_live_counts_and_changes_limits() {
     browser.click("#group-create").await;
     let gpu = row("gpu-box");
     browser
-        .wait_text(&format!("{gpu} [data-testid=group-active]"), Text::Equals("0 / 1"))
+        .wait_text(
+            &format!("{gpu} [data-testid=group-active]"),
+            Text::Equals("0 / 1"),
+        )
         .await;
     // A bad name is refused where it was typed, and nothing is added.
     browser.fill("#group-name", "GPU Box").await;
@@ -68,13 +69,22 @@ async fn the_concurrency_page_shows_live_counts_and_changes_limits() {
         runs.push(run["id"].as_str().unwrap().to_owned());
     }
     browser
-        .wait_text(&format!("{gpu} [data-testid=group-active]"), Text::Equals("1 / 1"))
+        .wait_text(
+            &format!("{gpu} [data-testid=group-active]"),
+            Text::Equals("1 / 1"),
+        )
         .await;
     browser
-        .wait_text(&format!("{gpu} [data-testid=group-queued]"), Text::Equals("2"))
+        .wait_text(
+            &format!("{gpu} [data-testid=group-queued]"),
+            Text::Equals("2"),
+        )
         .await;
     browser
-        .wait_text(&format!("{gpu} [data-testid=group-agents]"), Text::Equals("1"))
+        .wait_text(
+            &format!("{gpu} [data-testid=group-agents]"),
+            Text::Equals("1"),
+        )
         .await;
 
     // Raise the limit from the page: the waiting runs start, live.
@@ -85,13 +95,21 @@ async fn the_concurrency_page_shows_live_counts_and_changes_limits() {
         .click(&format!("{gpu} [data-testid=group-limit-save]"))
         .await;
     browser
-        .wait_text(&format!("{gpu} [data-testid=group-active]"), Text::Equals("3 / 3"))
+        .wait_text(
+            &format!("{gpu} [data-testid=group-active]"),
+            Text::Equals("3 / 3"),
+        )
         .await;
     browser
-        .wait_text(&format!("{gpu} [data-testid=group-queued]"), Text::Equals("0"))
+        .wait_text(
+            &format!("{gpu} [data-testid=group-queued]"),
+            Text::Equals("0"),
+        )
         .await;
     // A group agents are in cannot be deleted: the page says why.
-    browser.click(&format!("{gpu} [data-testid=group-delete]")).await;
+    browser
+        .click(&format!("{gpu} [data-testid=group-delete]"))
+        .await;
     browser
         .wait_text("[data-testid=error-banner]", Text::Contains("held"))
         .await;
@@ -101,7 +119,10 @@ async fn the_concurrency_page_shows_live_counts_and_changes_limits() {
             .assert_status(202);
     }
     browser
-        .wait_text(&format!("{gpu} [data-testid=group-active]"), Text::Equals("0 / 3"))
+        .wait_text(
+            &format!("{gpu} [data-testid=group-active]"),
+            Text::Equals("0 / 3"),
+        )
         .await;
     assert_not_reloaded(&browser).await;
     browser.close().await;
@@ -126,7 +147,10 @@ async fn the_agent_form_puts_an_agent_in_a_concurrency_group() {
         .fill("#agent-system-prompt", "You are a careful classifier.")
         .await;
     browser
-        .wait_text("#agent-concurrency-group", Text::Contains("shared-key (at most 2 at once)"))
+        .wait_text(
+            "#agent-concurrency-group",
+            Text::Contains("shared-key (at most 2 at once)"),
+        )
         .await;
     browser
         .select("#agent-concurrency-group", &group.to_string())
@@ -138,7 +162,9 @@ async fn the_agent_form_puts_an_agent_in_a_concurrency_group() {
 
     // Editing it shows the group, and "none" takes it out.
     let card = "[data-testid=agent-card][data-agent-name=\"limited\"]";
-    browser.click(&format!("{card} [data-testid=edit-agent]")).await;
+    browser
+        .click(&format!("{card} [data-testid=edit-agent]"))
+        .await;
     let chosen = browser
         .eval("document.querySelector('#agent-concurrency-group').value")
         .await;
