@@ -25,7 +25,8 @@ pub use concurrency::{
 };
 pub use problem::{FieldError, Problem, ProblemCode};
 pub use providers::{
-    CreateProvider, Provider, ProviderKind, ProviderSummary, UpdateProvider, ValidationStatus,
+    CreateProvider, CredentialLocation, Provider, ProviderKind, ProviderSummary, UpdateProvider,
+    ValidationStatus,
 };
 pub use runs::{CreateRun, Run, RunEvent, RunEventKind, RunMode, RunQuery, RunSnapshot, RunStatus};
 pub use tasks::{CreateTask, Task, TaskSummary, UpdateTask};

@@ -46,6 +46,19 @@ impl ProviderKind {
 }
 
 wire_enum! {
+    /// Where a provider's key lives: `server` (sealed in the database, sent to the executing
+    /// worker inside each assignment, never written to its disk) or `worker` (the server
+    /// stores no key at all; it lives only on the workers that hold it, set there with
+    /// `agentry worker credentials set <provider name>`).
+    #[derive(Default)]
+    pub enum CredentialLocation {
+        #[default]
+        Server = "server",
+        Worker = "worker",
+    }
+}
+
+wire_enum! {
     /// Result of the last connectivity check.
     pub enum ValidationStatus {
         Pending = "pending",
@@ -68,6 +81,14 @@ pub struct Provider {
     pub has_api_key: bool,
     /// `…abcd`: the last four characters of the stored key, to tell keys apart.
     pub api_key_hint: Option<String>,
+    /// Where the key lives (`server` or `worker`).
+    pub credential_location: CredentialLocation,
+    /// Only these workers (names) may run this provider's calls; empty: any worker (that
+    /// holds the key, when it lives on workers). A `server` key is sent to no other worker.
+    pub credential_workers: Vec<String>,
+    /// The worker that ran the last connectivity check, when a worker ran it (`worker`
+    /// credentials are checked on a worker that holds them).
+    pub checked_by: Option<String>,
     pub validation_status: ValidationStatus,
     pub validation_error: Option<String>,
     pub validated_at: Option<DateTime<Utc>>,
@@ -115,6 +136,13 @@ pub struct CreateProvider {
         )
     )]
     pub api_key: Option<String>,
+    /// `server` (default) or `worker`; with `worker` the body carries no `api_key`.
+    #[serde(default)]
+    pub credential_location: CredentialLocation,
+    /// Worker names that alone may run this provider's calls (at most 32); empty: any.
+    #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(max_items = 32))]
+    pub credential_workers: Vec<String>,
 }
 
 /// Body of `PUT /api/providers/{id}`: replaces the configuration. `api_key` absent keeps the
@@ -148,6 +176,13 @@ pub struct UpdateProvider {
         )
     )]
     pub api_key: Option<String>,
+    /// `server` (default) or `worker`; with `worker` the body carries no `api_key`.
+    #[serde(default)]
+    pub credential_location: CredentialLocation,
+    /// Worker names that alone may run this provider's calls (at most 32); empty: any.
+    #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(max_items = 32))]
+    pub credential_workers: Vec<String>,
 }
 
 /// The short form embedded in agents.

@@ -52,6 +52,26 @@ pub enum WorkerMessage {
     },
     /// Answer to `ping`.
     Pong { nonce: u64 },
+    /// The providers whose keys the worker now holds (names), after they changed.
+    Credentials { providers: Vec<String> },
+    /// How the connectivity check the server asked for (`probe`) went.
+    Probed {
+        probe_id: Uuid,
+        outcome: ProbeOutcome,
+    },
+}
+
+/// The outcome of a connectivity check run on a worker.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "status", rename_all = "snake_case", deny_unknown_fields)]
+pub enum ProbeOutcome {
+    /// The provider answered with its models.
+    Connected {
+        models: Vec<String>,
+        latency_ms: u64,
+    },
+    /// It did not (unreachable, key refused, no key held…), said as the server would.
+    Failed { error: String },
 }
 
 /// The worker introducing itself.
@@ -71,6 +91,10 @@ pub struct Hello {
     /// What it can do (reserved for routing; empty today).
     #[serde(default)]
     pub capabilities: Vec<String>,
+    /// The providers (names) whose keys the worker holds in its own store
+    /// (`agentry worker credentials`); never the keys.
+    #[serde(default)]
+    pub credentials: Vec<String>,
     /// Leases it still holds from an earlier session (after a reconnect); the server takes
     /// back every other lease of this worker.
     #[serde(default)]
@@ -122,6 +146,13 @@ pub enum ServerMessage {
     Ping { nonce: u64 },
     /// The server is stopping: reconnect with backoff.
     Draining,
+    /// Check that the provider answers, with the key the worker holds for it; answer with
+    /// `probed` and the same id. The server asks a worker when the provider's key lives on
+    /// workers.
+    Probe {
+        probe_id: Uuid,
+        provider: ProviderEndpoint,
+    },
 }
 
 /// Everything a worker needs to execute a run: the rendered prompt, the response schema, the
@@ -154,6 +185,9 @@ pub struct ProviderEndpoint {
     pub kind: ProviderKind,
     pub base_url: Option<String>,
     pub api_key: Option<String>,
+    /// The key lives on the worker: it uses the one it holds for this provider (name).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credential: Option<String>,
 }
 
 impl std::fmt::Debug for ProviderEndpoint {
@@ -162,6 +196,7 @@ impl std::fmt::Debug for ProviderEndpoint {
             .field("kind", &self.kind)
             .field("base_url", &self.base_url)
             .field("api_key", &self.api_key.as_ref().map(|_| "<redacted>"))
+            .field("credential", &self.credential)
             .finish()
     }
 }

@@ -42,6 +42,9 @@ pub struct Worker {
     pub current_runs: Vec<Uuid>,
     /// Its tags, sorted (set with `PUT /api/workers/{id}/tags` or by its registration token).
     pub tags: Vec<String>,
+    /// The providers (names) whose keys the worker holds in its own store, as it last
+    /// reported them; never the keys.
+    pub credentials: Vec<String>,
     pub last_seen_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
 }

@@ -7,7 +7,7 @@ use std::collections::BTreeSet;
 
 use contracts::worker::{
     HeldLease, Hello, Job, JobEvent, JobOutcome, JobProgress, JobResult, PROTOCOL,
-    PROTOCOL_VERSION, ProviderEndpoint, ServerMessage, WorkerMessage,
+    PROTOCOL_VERSION, ProbeOutcome, ProviderEndpoint, ServerMessage, WorkerMessage,
 };
 use contracts::{ProviderKind, RunEventKind, RunSnapshot};
 use serde_json::{Value, json};
@@ -24,6 +24,8 @@ fn worker_tag(message: &WorkerMessage) -> &'static str {
         WorkerMessage::Event { .. } => "event",
         WorkerMessage::Result { .. } => "result",
         WorkerMessage::Pong { .. } => "pong",
+        WorkerMessage::Credentials { .. } => "credentials",
+        WorkerMessage::Probed { .. } => "probed",
     }
 }
 
@@ -38,6 +40,7 @@ fn server_tag(message: &ServerMessage) -> &'static str {
         ServerMessage::ResultAck { .. } => "result_ack",
         ServerMessage::Ping { .. } => "ping",
         ServerMessage::Draining => "draining",
+        ServerMessage::Probe { .. } => "probe",
     }
 }
 
@@ -55,6 +58,7 @@ fn job() -> Job {
             kind: ProviderKind::Openai,
             base_url: None,
             api_key: Some("sk-x".into()),
+            credential: None,
         },
         snapshot: RunSnapshot {
             agent_id: Uuid::nil(),
@@ -98,8 +102,25 @@ fn worker_samples() -> Vec<WorkerMessage> {
             arch: "x86_64".into(),
             slots: 4,
             capabilities: vec![],
+            credentials: vec!["openai".into()],
             leases: vec![HeldLease { run_id, lease_id }],
         }),
+        WorkerMessage::Credentials {
+            providers: vec!["openai".into(), "local llama".into()],
+        },
+        WorkerMessage::Probed {
+            probe_id: run_id,
+            outcome: ProbeOutcome::Connected {
+                models: vec!["gpt-4o-mini".into()],
+                latency_ms: 12,
+            },
+        },
+        WorkerMessage::Probed {
+            probe_id: run_id,
+            outcome: ProbeOutcome::Failed {
+                error: "credentials_rejected: 401".into(),
+            },
+        },
         WorkerMessage::Accept { run_id, lease_id },
         WorkerMessage::Decline {
             run_id,
@@ -171,6 +192,15 @@ fn server_samples() -> Vec<ServerMessage> {
         },
         ServerMessage::Ping { nonce: 7 },
         ServerMessage::Draining,
+        ServerMessage::Probe {
+            probe_id: Uuid::from_u128(9),
+            provider: ProviderEndpoint {
+                kind: ProviderKind::Openai,
+                base_url: None,
+                api_key: None,
+                credential: Some("openai".into()),
+            },
+        },
     ]
 }
 

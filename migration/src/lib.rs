@@ -15,6 +15,7 @@ mod m20261203_000001_queue_deadline_index;
 mod m20261204_000001_tags;
 mod m20261204_000002_routing;
 mod m20261207_000001_concurrency_groups;
+mod m20261207_000002_worker_credentials;
 
 /// Every migration of the schema, oldest first.
 pub struct Migrator;
@@ -31,6 +32,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261204_000001_tags::Migration),
             Box::new(m20261204_000002_routing::Migration),
             Box::new(m20261207_000001_concurrency_groups::Migration),
+            Box::new(m20261207_000002_worker_credentials::Migration),
         ]
     }
 }

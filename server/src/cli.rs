@@ -10,6 +10,7 @@ use crate::config::{Cli, Command, KeysAction, MigrateAction};
 use crate::db::connect::connect_with;
 use crate::services::providers::rotate_keys;
 use crate::startup::{open_database, open_keyring, redact_url};
+use crate::worker::command::WorkerAction;
 use crate::{Application, Config, routes, secrets};
 
 /// Runs one command line. Output meant for the user goes to `out` (standard output in the
@@ -20,10 +21,15 @@ pub async fn run(cli: Cli, out: &mut (dyn Write + Send)) -> anyhow::Result<()> {
         Command::Serve => serve(config).await,
         Command::Migrate { action } => migrate(&config, action, out).await,
         Command::Keys { action } => keys_command(&config, action, out).await,
-        Command::Worker(args) => {
-            crate::outbound::install_crypto_provider();
-            crate::worker::command::run(&config, args, shutdown_signal()).await
-        }
+        Command::Worker(args) => match args.action {
+            Some(WorkerAction::Credentials { action }) => {
+                crate::worker::command::credentials(&config, action, out)
+            }
+            None => {
+                crate::outbound::install_crypto_provider();
+                crate::worker::command::run(&config, args, shutdown_signal()).await
+            }
+        },
         Command::Openapi { output } => {
             let json = routes::openapi_json();
             match output {

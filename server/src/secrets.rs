@@ -336,8 +336,24 @@ pub fn load_keyring(
     Ok((keyring, source))
 }
 
+/// The keyring of a key kept in the file `name` inside `dir`, generated (mode 0600) on first
+/// use: a worker's own key for the credentials it holds.
+pub fn file_keyring(dir: &Path, name: &str) -> Result<Keyring, KeyError> {
+    let (mut key, _) = load_or_generate_key_at(dir, &dir.join(name))?;
+    let keyring = Keyring::new(key, Vec::new());
+    key.zeroize();
+    Ok(keyring)
+}
+
 fn load_or_generate_key_file(data_dir: &Path) -> Result<([u8; 32], KeySource), KeyError> {
-    let path = data_dir.join(KEY_FILE_NAME);
+    load_or_generate_key_at(data_dir, &data_dir.join(KEY_FILE_NAME))
+}
+
+fn load_or_generate_key_at(
+    data_dir: &Path,
+    path: &Path,
+) -> Result<([u8; 32], KeySource), KeyError> {
+    let path = path.to_owned();
     match std::fs::read_to_string(&path) {
         Ok(content) => {
             let content = Zeroizing::new(content);

@@ -89,7 +89,6 @@ impl Application {
             },
             background.clone(),
         );
-        validator.start();
         let runs = Runs::start(
             db.clone(),
             Arc::clone(&events),
@@ -104,6 +103,14 @@ impl Application {
             },
         )
         .await?;
+        // Providers whose keys live on workers are checked on a worker holding the key, and
+        // again whenever one connects holding it or gets it.
+        validator.use_workers(runs.clone());
+        runs.on_worker_credentials({
+            let validator = Arc::clone(&validator);
+            move |names| validator.recheck_named(names)
+        });
+        validator.start();
         let config_failures_per_minute = config.auth_failures_per_minute;
         let tags = Tags::new(db.clone(), Arc::clone(&events));
         let state = AppState {
@@ -283,13 +290,23 @@ pub async fn open_database(config: &Config) -> anyhow::Result<DatabaseConnection
             )
         })?;
     let url = config.database_url();
-    let db = connect_with(&url, config.database_max_connections)
-        .await
-        .with_context(|| format!("cannot open the database ({})", redact_url(&url)))?;
-    migrate(&db)
+    let opened = |connections| {
+        let url = url.clone();
+        async move {
+            connect_with(&url, connections)
+                .await
+                .with_context(|| format!("cannot open the database ({})", redact_url(&url)))
+        }
+    };
+    // Migrations run on a connection of their own, closed before the pool opens: an SQLite
+    // connection that prepared a statement before a migration changed its table can decode
+    // rows by the columns it saw then ("missing value for column …").
+    let migrating = opened(Some(1)).await?;
+    migrate(&migrating)
         .await
         .context("cannot apply database migrations")?;
-    Ok(db)
+    migrating.close().await.ok();
+    opened(config.database_max_connections).await
 }
 
 /// A database URL without its password, for messages.

@@ -18,6 +18,7 @@ mod cli;
 mod concurrency;
 mod contract;
 mod contract_rules;
+mod credentials;
 mod enqueue;
 mod errors;
 mod fakes_smoke;

@@ -116,10 +116,17 @@ async fn the_api_passes_schemathesis_with_every_check(backend: Backend) {
         summary.join("; "),
         report.display()
     );
+    // The server's side of a failure (a 500 names no cause in its answer).
+    let errors: Vec<String> = agentry_tests::logs::captured()
+        .lines()
+        .filter(|l| l.contains("ERROR"))
+        .map(str::to_owned)
+        .collect();
     assert!(
         output.status.success(),
-        "schemathesis found problems on {backend:?} ({}):\n{text}",
-        output.status
+        "schemathesis found problems on {backend:?} ({}):\n{text}\nserver errors:\n{}",
+        output.status,
+        errors.join("\n")
     );
 }
 

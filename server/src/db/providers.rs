@@ -1,6 +1,6 @@
 //! The `llm_providers` table.
 
-use contracts::{Provider, ProviderKind, ProviderSummary, ValidationStatus};
+use contracts::{CredentialLocation, Provider, ProviderKind, ProviderSummary, ValidationStatus};
 use sea_orm::entity::prelude::*;
 use sea_orm::{ConnectionTrait, DbErr, ExprTrait, QueryOrder};
 
@@ -16,6 +16,12 @@ pub struct Model {
     pub base_url: Option<String>,
     pub api_key_ciphertext: Option<Vec<u8>>,
     pub api_key_hint: Option<String>,
+    /// `server`: the key is sealed in `api_key_ciphertext`; `worker`: the server has none.
+    pub credential_location: Wire<CredentialLocation>,
+    /// Worker names that alone may run its calls, a JSON array (empty: any).
+    pub credential_workers: String,
+    /// The worker that ran the last check, when one did.
+    pub checked_by: Option<String>,
     pub validation_status: Wire<ValidationStatus>,
     pub validation_error: Option<String>,
     pub validated_at: Option<DateTimeUtc>,
@@ -43,6 +49,9 @@ impl Model {
             base_url: self.base_url.clone(),
             has_api_key: self.api_key_ciphertext.is_some(),
             api_key_hint: self.api_key_hint.clone(),
+            credential_location: *self.credential_location,
+            credential_workers: self.key_workers(),
+            checked_by: self.checked_by.clone(),
             validation_status: *self.validation_status,
             validation_error: self.validation_error.clone(),
             validated_at: self.validated_at,
@@ -53,6 +62,16 @@ impl Model {
             created_at: self.created_at,
             updated_at: self.updated_at,
         }
+    }
+
+    /// The workers that alone may run its calls (empty: any).
+    pub fn key_workers(&self) -> Vec<String> {
+        serde_json::from_str(&self.credential_workers).unwrap_or_default()
+    }
+
+    /// Whether its key lives on workers.
+    pub fn key_on_workers(&self) -> bool {
+        *self.credential_location == CredentialLocation::Worker
     }
 
     pub fn to_summary(&self) -> ProviderSummary {
@@ -106,6 +125,15 @@ pub async fn update(db: &impl ConnectionTrait, model: Model) -> Result<Option<Mo
             Expr::value(model.api_key_ciphertext),
         )
         .col_expr(Column::ApiKeyHint, Expr::value(model.api_key_hint))
+        .col_expr(
+            Column::CredentialLocation,
+            Expr::value(model.credential_location),
+        )
+        .col_expr(
+            Column::CredentialWorkers,
+            Expr::value(model.credential_workers),
+        )
+        .col_expr(Column::CheckedBy, Expr::value(Option::<String>::None))
         .col_expr(
             Column::ValidationStatus,
             Expr::value(Wire(ValidationStatus::Pending)),
@@ -182,6 +210,8 @@ pub struct ValidationResult {
     /// `None` keeps the models found by the last successful check.
     pub models: Option<Vec<String>>,
     pub validated_at: DateTimeUtc,
+    /// The worker that ran the check (`None`: the server did).
+    pub checked_by: Option<String>,
 }
 
 /// Marks an active provider's check as started and returns it as stored (the configuration
@@ -215,6 +245,7 @@ pub async fn set_validation_result(
             Expr::value(result.error.map(super::storable)),
         )
         .col_expr(Column::LatencyMs, Expr::value(result.latency_ms))
+        .col_expr(Column::CheckedBy, Expr::value(result.checked_by))
         .col_expr(Column::ValidatedAt, Expr::value(Some(result.validated_at)));
     if let Some(models) = result.models {
         let models: Vec<String> = models.into_iter().map(super::storable).collect();
@@ -236,6 +267,25 @@ pub async fn ids_with_status(
     Ok(Entity::find()
         .filter(Column::IsActive.eq(true))
         .filter(Column::ValidationStatus.is_in(statuses.iter().copied().map(Wire)))
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|p| p.id)
+        .collect())
+}
+
+/// Ids of the active providers named `names` whose keys live on workers.
+pub async fn active_on_workers_named(
+    db: &impl ConnectionTrait,
+    names: &[String],
+) -> Result<Vec<Uuid>, DbErr> {
+    if names.is_empty() {
+        return Ok(Vec::new());
+    }
+    Ok(Entity::find()
+        .filter(Column::IsActive.eq(true))
+        .filter(Column::CredentialLocation.eq(Wire(CredentialLocation::Worker)))
+        .filter(Column::Name.is_in(names.iter().cloned()))
         .all(db)
         .await?
         .into_iter()

@@ -22,6 +22,8 @@ pub struct Model {
     pub arch: Option<String>,
     pub address: Option<String>,
     pub last_seen_at: Option<DateTimeUtc>,
+    /// Providers (names) whose keys it reports holding, a JSON array; never a key.
+    pub credentials: String,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
 }
@@ -60,6 +62,7 @@ fn new_row(
         arch: None,
         address: None,
         last_seen_at: None,
+        credentials: "[]".to_owned(),
         created_at: now,
         updated_at: now,
     }
@@ -94,6 +97,36 @@ pub async fn insert_remote(
 ) -> Result<Model, DbErr> {
     let row = new_row(id, name, false, key_hash, 0, now);
     super::insert_returning::<Entity>(db, ActiveModel::from(row)).await
+}
+
+impl Model {
+    /// The providers whose keys it reports holding, sorted.
+    pub fn credentials(&self) -> Vec<String> {
+        serde_json::from_str(&self.credentials).unwrap_or_default()
+    }
+}
+
+/// The providers whose keys a worker holds, as stored (sorted, each once).
+pub fn to_credentials(names: &[String]) -> String {
+    let names: std::collections::BTreeSet<&String> = names.iter().collect();
+    serde_json::to_string(&names).unwrap_or_else(|_| "[]".to_owned())
+}
+
+/// Records the providers whose keys a worker reports holding; the row as stored when that
+/// changed it, `None` otherwise.
+pub async fn set_credentials(
+    db: &impl ConnectionTrait,
+    id: Uuid,
+    names: &[String],
+) -> Result<Option<Model>, DbErr> {
+    let stored = to_credentials(names);
+    Ok(Entity::update_many()
+        .col_expr(Column::Credentials, Expr::value(stored.clone()))
+        .filter(Column::Id.eq(id))
+        .filter(Column::Credentials.ne(stored))
+        .exec_with_returning(db)
+        .await?
+        .pop())
 }
 
 /// Records what a worker said about itself when it connected.

@@ -68,11 +68,7 @@ pub fn validate(mut input: CreateAgent) -> Result<CreateAgent, Invalid> {
             format!("must be between 1 and {MAX_QUEUE_TIMEOUT_SECS}"),
         );
     }
-    input.workers = check_list(&mut problems, "/workers", &input.workers, |name| {
-        is_worker_name(name)
-            .then_some(())
-            .ok_or("a worker name: 1–64 letters, digits, `.`, `_` or `-`")
-    });
+    input.workers = worker_names(&mut problems, "/workers", &input.workers);
     // Whether each tag exists is the service's check (it needs the database).
     input.required_tags = check_list(
         &mut problems,
@@ -81,6 +77,16 @@ pub fn validate(mut input: CreateAgent) -> Result<CreateAgent, Invalid> {
         |_| Ok(()),
     );
     problems.finish(input)
+}
+
+/// A list of worker names (an agent's `workers`, a provider's `credential_workers`): sorted,
+/// each once, every entry a worker name.
+pub fn worker_names(problems: &mut Problems, path: &str, items: &[String]) -> Vec<String> {
+    check_list(problems, path, items, |name| {
+        is_worker_name(name)
+            .then_some(())
+            .ok_or("a worker name: 1–64 letters, digits, `.`, `_` or `-`")
+    })
 }
 
 /// Most entries in an agent's routing lists.

@@ -1,8 +1,8 @@
 //! What a valid provider configuration is, and the rule that a stored key never follows a
 //! changed endpoint.
 
-use contracts::ProviderKind;
 use contracts::rules::{MAX_API_KEY_CHARS, MAX_NAME_CHARS};
+use contracts::{CredentialLocation, ProviderKind};
 
 use super::fields::{Invalid, Problems, check_name};
 use super::urls::{origin, parse_base_url};
@@ -13,8 +13,19 @@ pub struct ValidProvider {
     pub name: String,
     pub kind: ProviderKind,
     pub base_url: Option<String>,
-    /// A new key to store; `None` keeps the stored one on update.
+    /// A new key to store; `None` keeps the stored one on update (and is all a provider
+    /// whose key lives on workers has).
     pub api_key: Option<String>,
+    pub credential_location: CredentialLocation,
+    /// Worker names that alone may run its calls, sorted (empty: any).
+    pub credential_workers: Vec<String>,
+}
+
+/// Where a provider's key lives and who may use it, as a request gives them.
+#[derive(Debug, Clone, Copy)]
+pub struct Custody<'a> {
+    pub location: CredentialLocation,
+    pub workers: &'a [String],
 }
 
 /// What an update needs to know about the stored provider.
@@ -31,10 +42,14 @@ pub fn validate(
     kind: ProviderKind,
     base_url: Option<&str>,
     api_key: Option<&str>,
+    custody: Custody<'_>,
     stored: Option<&StoredProvider<'_>>,
 ) -> Result<ValidProvider, Invalid> {
     let mut problems = Problems::new();
     let name = check_name(&mut problems, "/name", name, MAX_NAME_CHARS);
+    let credential_workers =
+        super::agents::worker_names(&mut problems, "/credential_workers", custody.workers);
+    let on_workers = custody.location == CredentialLocation::Worker;
 
     let base_url = match base_url {
         Some(raw) => match parse_base_url(raw) {
@@ -56,11 +71,20 @@ pub fn validate(
     };
 
     let api_key = match api_key {
+        Some(_) if on_workers => {
+            problems.add(
+                "/api_key",
+                "must be absent when credential_location is `worker`: the key lives only on \
+                 the workers that hold it (`agentry worker credentials set <provider name>`)",
+            );
+            None
+        }
         Some(raw) => check_api_key(&mut problems, raw),
         None => None,
     };
-    let has_key_after = api_key.is_some() || stored.is_some_and(|s| s.has_api_key);
-    if kind.requires_api_key() && !has_key_after {
+    // A key that moves to the workers is dropped from the server.
+    let has_key_after = api_key.is_some() || stored.is_some_and(|s| s.has_api_key && !on_workers);
+    if kind.requires_api_key() && !has_key_after && !on_workers {
         problems.add(
             "/api_key",
             format!("is required for kind `{}`", kind.as_str()),
@@ -70,6 +94,7 @@ pub fn validate(
     if let Some(stored) = stored
         && stored.has_api_key
         && api_key.is_none()
+        && !on_workers
     {
         let before = effective_url(stored.kind, stored.base_url).and_then(origin);
         let after = effective_url(kind, base_url.as_deref()).and_then(origin);
@@ -87,6 +112,8 @@ pub fn validate(
         kind,
         base_url,
         api_key,
+        credential_location: custody.location,
+        credential_workers,
     })
 }
 
@@ -138,6 +165,15 @@ pub fn key_hint(key: &str) -> Option<String> {
 mod tests {
     use super::*;
 
+    const ON_SERVER: Custody<'static> = Custody {
+        location: CredentialLocation::Server,
+        workers: &[],
+    };
+    const ON_WORKERS: Custody<'static> = Custody {
+        location: CredentialLocation::Worker,
+        workers: &[],
+    };
+
     fn stored(kind: ProviderKind, base_url: Option<&str>) -> StoredProvider<'_> {
         StoredProvider {
             kind,
@@ -169,6 +205,7 @@ mod tests {
                 ProviderKind::OpenaiCompatible,
                 Some(url),
                 None,
+                ON_SERVER,
                 Some(&before),
             );
             assert!(result.is_err(), "changing the {why} kept the key");
@@ -178,6 +215,7 @@ mod tests {
             ProviderKind::OpenaiCompatible,
             Some("http://a.example:8000/v2"),
             None,
+            ON_SERVER,
             Some(&before),
         );
         assert!(
@@ -189,14 +227,104 @@ mod tests {
     #[test]
     fn dropping_base_url_override_moves_the_key() {
         let before = stored(ProviderKind::Openai, Some("http://proxy.internal"));
-        assert!(validate("p", ProviderKind::Openai, None, None, Some(&before)).is_err());
+        assert!(
+            validate(
+                "p",
+                ProviderKind::Openai,
+                None,
+                None,
+                ON_SERVER,
+                Some(&before)
+            )
+            .is_err()
+        );
         let with_key = validate(
             "p",
             ProviderKind::Openai,
             None,
             Some("sk-new"),
+            ON_SERVER,
             Some(&before),
         );
         assert!(with_key.is_ok());
+    }
+
+    #[test]
+    fn a_key_that_lives_on_workers_never_reaches_the_server() {
+        // Needs no key, even for a kind that does; refuses one.
+        let valid = validate("p", ProviderKind::Openai, None, None, ON_WORKERS, None).unwrap();
+        assert_eq!(valid.credential_location, CredentialLocation::Worker);
+        let refused = validate(
+            "p",
+            ProviderKind::Openai,
+            None,
+            Some("sk-x"),
+            ON_WORKERS,
+            None,
+        );
+        assert!(refused.is_err());
+        // Moving a stored key to the workers drops it; moving back needs one again.
+        let before = stored(ProviderKind::Openai, None);
+        assert!(
+            validate(
+                "p",
+                ProviderKind::Openai,
+                None,
+                None,
+                ON_WORKERS,
+                Some(&before)
+            )
+            .is_ok()
+        );
+        let back = StoredProvider {
+            has_api_key: false,
+            ..stored(ProviderKind::Openai, None)
+        };
+        assert!(
+            validate(
+                "p",
+                ProviderKind::Openai,
+                None,
+                None,
+                ON_SERVER,
+                Some(&back)
+            )
+            .is_err()
+        );
+        // Only worker names may be listed.
+        let names = [
+            "gpu-1".to_owned(),
+            "bad name".to_owned(),
+            "gpu-1".to_owned(),
+        ];
+        let custody = Custody {
+            location: CredentialLocation::Server,
+            workers: &names,
+        };
+        assert!(
+            validate(
+                "p",
+                ProviderKind::Ollama,
+                Some("http://127.0.0.1:1"),
+                None,
+                custody,
+                None
+            )
+            .is_err()
+        );
+        let custody = Custody {
+            location: CredentialLocation::Server,
+            workers: &names[..1],
+        };
+        let valid = validate(
+            "p",
+            ProviderKind::Ollama,
+            Some("http://127.0.0.1:1"),
+            None,
+            custody,
+            None,
+        )
+        .unwrap();
+        assert_eq!(valid.credential_workers, ["gpu-1"]);
     }
 }

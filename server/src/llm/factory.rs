@@ -42,6 +42,8 @@ pub fn endpoint_of(
         kind: *row.kind,
         base_url: row.base_url.clone(),
         api_key,
+        // A key that lives on workers: the one executing the run uses its own.
+        credential: row.key_on_workers().then(|| row.name.clone()),
     })
 }
 

@@ -272,8 +272,12 @@ impl Workers {
             .await?
             .ok_or(Error::NotFound(id))?;
         let wanted = self.tags.resolve("/tags", &body.tags).await?;
+        // Read before the transaction, which then starts with its write: on SQLite a
+        // transaction that reads first cannot become a writer once another connection has
+        // written meanwhile (SQLITE_BUSY_SNAPSHOT, no waiting). `before` only decides which
+        // tags' counts are published again.
+        let before = tags::ids_of_worker(&self.db, id).await?;
         let txn = self.db.begin().await?;
-        let before = tags::ids_of_worker(&txn, id).await?;
         tags::set_worker(&txn, id, &wanted).await?;
         txn.commit().await?;
         let names = tags::names_of(&self.db, wanted.clone()).await?;
@@ -449,6 +453,7 @@ fn view(row: &workers::Model, live: Option<&Live>, tags: Vec<String>) -> Worker 
         slots_in_use: u32::try_from(current.len()).unwrap_or(u32::MAX),
         current_runs: current,
         tags,
+        credentials: row.credentials(),
         last_seen_at: row.last_seen_at,
         created_at: row.created_at,
     }

@@ -8,12 +8,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
-use clap::Args;
+use clap::{Args, Subcommand};
 use contracts::{RegisterWorker, RegisteredWorker};
 use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
 use url::Url;
 
+use super::credentials::{CredentialStore, read_key};
 use super::runnable::Runnables;
 use super::websocket::{WebSocket, endpoint};
 use super::{Worker, WorkerSettings};
@@ -32,11 +33,14 @@ const PROVIDER_TIMEOUTS: Timeouts = Timeouts {
 const STOP_GRACE: Duration = Duration::from_secs(30);
 
 #[derive(Debug, Clone, Args)]
+#[command(args_conflicts_with_subcommands = true)]
 pub struct WorkerArgs {
+    #[command(subcommand)]
+    pub action: Option<WorkerAction>,
     /// The server's URL, e.g. https://agentry.example.com (http:// only to a loopback address,
-    /// or with --insecure).
+    /// or with --insecure). Required to run the worker.
     #[arg(long, env = "AGENTRY_SERVER")]
-    pub server: String,
+    pub server: Option<String>,
     /// A registration token from the server's Workers page (needed on the first start only).
     #[arg(long, env = "AGENTRY_WORKER_TOKEN", hide_env_values = true)]
     pub token: Option<String>,
@@ -50,6 +54,55 @@ pub struct WorkerArgs {
     /// network you trust.
     #[arg(long)]
     pub insecure: bool,
+}
+
+#[derive(Debug, Clone, Subcommand)]
+pub enum WorkerAction {
+    /// Provider keys this worker holds itself (for providers whose key lives on workers).
+    Credentials {
+        #[command(subcommand)]
+        action: CredentialsAction,
+    },
+}
+
+#[derive(Debug, Clone, Subcommand)]
+pub enum CredentialsAction {
+    /// Stores the key for a provider (its name as the server shows it): typed without echo,
+    /// or read from standard input. Replaces a key already held.
+    Set { provider: String },
+    /// Lists the providers this worker holds keys for (never the keys).
+    List,
+    /// Forgets the key for a provider.
+    Remove { provider: String },
+}
+
+/// `agentry worker credentials …`: edits the store in the data directory (a running worker
+/// notices within a second and tells the server).
+pub fn credentials(
+    config: &Config,
+    action: CredentialsAction,
+    out: &mut (dyn std::io::Write + Send),
+) -> anyhow::Result<()> {
+    let store = CredentialStore::open(&config.data_dir)?;
+    match action {
+        CredentialsAction::Set { provider } => {
+            let key = read_key(&provider)?;
+            store.set(&provider, &key)?;
+            writeln!(out, "stored the key for provider {provider}")?;
+        }
+        CredentialsAction::List => {
+            for name in store.names() {
+                writeln!(out, "{name}")?;
+            }
+        }
+        CredentialsAction::Remove { provider } => {
+            if !store.remove(&provider)? {
+                bail!("this worker holds no key for provider {provider}");
+            }
+            writeln!(out, "removed the key for provider {provider}")?;
+        }
+    }
+    Ok(())
 }
 
 /// What a registered worker keeps: which server it belongs to and its key.
@@ -67,16 +120,20 @@ pub async fn run(
     args: WorkerArgs,
     shutdown: impl std::future::Future<Output = ()>,
 ) -> anyhow::Result<()> {
-    let url = endpoint(&args.server, args.insecure)?;
+    let Some(server) = args.server.clone() else {
+        bail!("--server (or AGENTRY_SERVER) is required to run a worker");
+    };
+    let url = endpoint(&server, args.insecure)?;
     let policy = Arc::new(
         OutboundPolicy::new(config.block_local_providers, &config.provider_url_allowlist)
             .context("invalid AGENTRY_PROVIDER_URL_ALLOWLIST")?,
     );
     let client = GuardedClient::new(policy, PROVIDER_TIMEOUTS)
         .context("cannot build the outbound HTTP client")?;
-    let identity = identity(config, &args, &client).await?;
+    let identity = identity(config, &args, &server, &client).await?;
+    let store = Arc::new(CredentialStore::open(&config.data_dir)?);
     tracing::info!(worker.id = %identity.worker_id, worker.name = %identity.name,
-        server = %args.server, "worker starting");
+        server = %server, credentials = store.names().len(), "worker starting");
     let background = Background::new();
     let slots = args.slots.unwrap_or_else(super::default_slots).max(1);
     let worker = Arc::new(Worker::new(
@@ -84,7 +141,7 @@ pub async fn run(
             slots,
             build: env!("CARGO_PKG_VERSION").to_owned(),
         },
-        Runnables::new(client),
+        Runnables::new(client).with_credentials(store),
         background.clone(),
     ));
     let connector = WebSocket::new(url, identity.key.clone(), background.clone())
@@ -121,6 +178,7 @@ pub async fn run(
 async fn identity(
     config: &Config,
     args: &WorkerArgs,
+    server: &str,
     client: &GuardedClient,
 ) -> anyhow::Result<Identity> {
     let path = config.data_dir.join(IDENTITY_FILE);
@@ -140,9 +198,9 @@ async fn identity(
              server's Workers page or with POST /api/worker-tokens)"
         );
     };
-    let registered = register(&args.server, token, args.name.clone(), client).await?;
+    let registered = register(server, token, args.name.clone(), client).await?;
     let identity = Identity {
-        server: args.server.clone(),
+        server: server.to_owned(),
         worker_id: registered.worker_id,
         name: registered.name,
         key: registered.key,

@@ -10,6 +10,7 @@
 //! lease could not be renewed in time is aborted (the server has requeued it).
 
 pub mod command;
+pub mod credentials;
 mod execution;
 pub mod executor;
 pub mod runnable;
@@ -23,7 +24,7 @@ use std::time::Duration;
 
 use contracts::worker::{
     HeldLease, Hello, Job, JobEvent, JobProgress, JobResult, PROTOCOL, PROTOCOL_VERSION,
-    ServerMessage, WorkerMessage,
+    ProbeOutcome, ServerMessage, WorkerMessage,
 };
 use futures_util::FutureExt;
 use tokio::sync::mpsc;
@@ -45,6 +46,8 @@ const BACKOFF_BASE: Duration = Duration::from_secs(1);
 const BACKOFF_CAP: Duration = Duration::from_secs(60);
 /// Time the server has to answer `hello`.
 const WELCOME_DEADLINE: Duration = Duration::from_secs(10);
+/// How often the worker looks whether its own credentials changed.
+const CREDENTIALS_EVERY: Duration = Duration::from_secs(1);
 
 /// Runs a worker executes at once unless told otherwise: 8 per CPU core, at least 8 (provider
 /// calls mostly wait on the network).
@@ -117,6 +120,11 @@ enum Report {
         run_id: Uuid,
         result: JobResult,
     },
+    /// A connectivity check the server asked for ended.
+    Probed {
+        probe_id: Uuid,
+        outcome: ProbeOutcome,
+    },
 }
 
 /// A message of a run waiting to be sent (stamped with the lease when it is).
@@ -172,6 +180,8 @@ impl State<'_> {
         let mut reconnect_at = Instant::now();
         let mut extend_tick = tokio::time::interval(Duration::from_secs(1));
         extend_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut credentials_tick = tokio::time::interval(CREDENTIALS_EVERY);
+        credentials_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             if self.stopping && self.executions.is_empty() {
                 return;
@@ -222,6 +232,15 @@ impl State<'_> {
                 },
                 Some(report) = inbox.recv() => self.report(report, &mut session).await,
                 _ = extend_tick.tick() => self.extend(&mut session).await,
+                _ = credentials_tick.tick() => {
+                    // `agentry worker credentials` changed the store: tell the server.
+                    if let Some(providers) = self.worker.runnables.credentials_changed()
+                        && let Some(open) = session.as_ref()
+                    {
+                        tracing::info!(credentials = providers.len(), "held credentials changed");
+                        send(&open.link, WorkerMessage::Credentials { providers }).await.ok();
+                    }
+                }
             }
         }
     }
@@ -237,6 +256,7 @@ impl State<'_> {
             arch: std::env::consts::ARCH.to_owned(),
             slots: self.worker.settings.slots,
             capabilities: Vec::new(),
+            credentials: self.worker.runnables.credential_names(),
             leases: self
                 .executions
                 .iter()
@@ -321,6 +341,14 @@ impl State<'_> {
             }
             ServerMessage::Draining => {
                 tracing::info!("the server is stopping; will reconnect");
+            }
+            ServerMessage::Probe { probe_id, provider } => {
+                let runnables = Arc::clone(&self.worker.runnables);
+                let reports = self.reports.clone();
+                self.worker.background.spawn(async move {
+                    let outcome = runnables.probe(&provider).await;
+                    reports.send(Report::Probed { probe_id, outcome }).ok();
+                });
             }
             ServerMessage::Welcome { .. } | ServerMessage::Rejected { .. } => {
                 tracing::warn!("unexpected session message ignored");
@@ -432,6 +460,15 @@ impl State<'_> {
                 execution.finished = true;
                 execution.pending.push(Pending::Result(result));
                 run_id
+            }
+            Report::Probed { probe_id, outcome } => {
+                // A check whose session ended is of no use to a later one: not resent.
+                if let Some(open) = session.as_ref() {
+                    send(&open.link, WorkerMessage::Probed { probe_id, outcome })
+                        .await
+                        .ok();
+                }
+                return;
             }
         };
         self.flush(run_id, session).await;

@@ -5,15 +5,17 @@
 //! runs in flight keep theirs, and an instance no run holds is swept.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use contracts::FieldError;
 use contracts::RunSnapshot;
-use contracts::worker::Job;
+use contracts::worker::{Job, ProbeOutcome, ProviderEndpoint};
 use jsonschema::Validator;
 use serde_json::Value;
 use uuid::Uuid;
 
+use super::credentials::CredentialStore;
 use crate::llm::{self, LlmProvider, ProviderError};
 use crate::outbound::GuardedClient;
 use crate::registry::Registry;
@@ -25,6 +27,8 @@ pub struct Key {
     pub agent: (Uuid, u64),
     pub task: (Uuid, u64),
     pub provider: (Uuid, u64),
+    /// Changes of the worker's own credentials: a key set again makes a new instance.
+    pub credentials: u64,
 }
 
 impl Key {
@@ -33,6 +37,7 @@ impl Key {
             agent: (snapshot.agent_id, snapshot.agent_revision),
             task: (snapshot.task_id, snapshot.task_revision),
             provider: (snapshot.provider_id, snapshot.provider_revision),
+            credentials: 0,
         }
     }
 }
@@ -42,6 +47,12 @@ impl Key {
 pub enum BuildError {
     #[error("the provider cannot be used: {0}")]
     Provider(#[from] ProviderError),
+    #[error(
+        "this worker holds no key for provider {0} (set one with `agentry worker credentials set`)"
+    )]
+    NoCredential(String),
+    #[error("this worker's key for provider {provider} cannot be read: {why}")]
+    Credential { provider: String, why: String },
     #[error("the response schema does not compile: {0}")]
     Schema(String),
 }
@@ -65,8 +76,12 @@ impl RunnableAgent {
         schema::problems(&self.response_validator, output, "")
     }
 
-    fn build(job: &Job, client: GuardedClient) -> Result<RunnableAgent, BuildError> {
-        let provider = llm::from_endpoint(&job.provider, client)?;
+    fn build(
+        job: &Job,
+        client: GuardedClient,
+        credentials: Option<&CredentialStore>,
+    ) -> Result<RunnableAgent, BuildError> {
+        let provider = provider_client(&job.provider, client, credentials)?;
         let response_validator =
             schema::compile(&job.response_schema).map_err(|e| BuildError::Schema(e.to_string()))?;
         Ok(RunnableAgent {
@@ -83,10 +98,41 @@ impl RunnableAgent {
     }
 }
 
-/// The registry of runnable agents, with the outbound client they call providers through.
+/// The client for an endpoint: with the key it carries, or the one this worker holds when
+/// the key lives on workers.
+fn provider_client(
+    endpoint: &ProviderEndpoint,
+    client: GuardedClient,
+    credentials: Option<&CredentialStore>,
+) -> Result<Arc<dyn LlmProvider>, BuildError> {
+    let Some(name) = &endpoint.credential else {
+        return Ok(llm::from_endpoint(endpoint, client)?);
+    };
+    let key = credentials
+        .map(|store| store.get(name))
+        .transpose()
+        .map_err(|e| BuildError::Credential {
+            provider: name.clone(),
+            why: format!("{e:#}"),
+        })?
+        .flatten()
+        .ok_or_else(|| BuildError::NoCredential(name.clone()))?;
+    let mut endpoint = endpoint.clone();
+    endpoint.api_key = Some(key.as_str().to_owned());
+    Ok(llm::from_endpoint(&endpoint, client)?)
+}
+
+/// Longest a connectivity check the server asks for may take.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// The registry of runnable agents, with the outbound client they call providers through
+/// and the keys the worker holds itself (remote workers).
 pub struct Runnables {
     registry: Registry<Key, RunnableAgent>,
     client: GuardedClient,
+    credentials: Option<Arc<CredentialStore>>,
+    /// Bumped whenever the held credentials change.
+    generation: AtomicU64,
 }
 
 impl Runnables {
@@ -94,14 +140,81 @@ impl Runnables {
         Runnables {
             registry: Registry::new(),
             client,
+            credentials: None,
+            generation: AtomicU64::new(0),
+        }
+    }
+
+    /// Uses the keys in `store` for providers whose key lives on workers.
+    #[must_use]
+    pub fn with_credentials(mut self, store: Arc<CredentialStore>) -> Runnables {
+        self.credentials = Some(store);
+        self
+    }
+
+    /// The providers whose keys this worker holds (names).
+    pub fn credential_names(&self) -> Vec<String> {
+        self.credentials
+            .as_ref()
+            .map(|store| store.names())
+            .unwrap_or_default()
+    }
+
+    /// Reads the held credentials again; the providers held now when they changed.
+    pub fn credentials_changed(&self) -> Option<Vec<String>> {
+        let store = self.credentials.as_ref()?;
+        match store.refresh() {
+            Ok(true) => {
+                self.generation.fetch_add(1, Ordering::Relaxed);
+                Some(store.names())
+            }
+            Ok(false) => None,
+            Err(err) => {
+                tracing::warn!(error = %format!("{err:#}"), "cannot read the worker's credentials");
+                None
+            }
+        }
+    }
+
+    /// Checks that the provider answers (what the server's validator does, here with the
+    /// key this worker holds).
+    pub async fn probe(&self, endpoint: &ProviderEndpoint) -> ProbeOutcome {
+        let client =
+            match provider_client(endpoint, self.client.clone(), self.credentials.as_deref()) {
+                Ok(client) => client,
+                Err(err) => {
+                    return ProbeOutcome::Failed {
+                        error: err.to_string(),
+                    };
+                }
+            };
+        let started = std::time::Instant::now();
+        match tokio::time::timeout(PROBE_TIMEOUT, client.probe()).await {
+            Ok(Ok(probe)) => ProbeOutcome::Connected {
+                models: probe.models,
+                latency_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+            },
+            Ok(Err(err)) => ProbeOutcome::Failed {
+                error: err.summary(),
+            },
+            Err(_) => ProbeOutcome::Failed {
+                error: format!(
+                    "timeout: no complete answer within {} s",
+                    PROBE_TIMEOUT.as_secs()
+                ),
+            },
         }
     }
 
     /// The live instance for the job's configuration, or a new one.
     pub async fn get(&self, job: &Job) -> Result<Arc<RunnableAgent>, BuildError> {
+        let mut key = Key::of(&job.snapshot);
+        if job.provider.credential.is_some() {
+            key.credentials = self.generation.load(Ordering::Relaxed);
+        }
         self.registry
-            .get_or_try_build(Key::of(&job.snapshot), || {
-                RunnableAgent::build(job, self.client.clone())
+            .get_or_try_build(key, || {
+                RunnableAgent::build(job, self.client.clone(), self.credentials.as_deref())
             })
             .await
     }
@@ -114,7 +227,7 @@ impl Runnables {
 #[cfg(test)]
 mod tests {
     use contracts::ProviderKind;
-    use contracts::worker::ProviderEndpoint;
+
     use serde_json::json;
 
     use super::*;
@@ -143,6 +256,7 @@ mod tests {
                 kind: ProviderKind::Ollama,
                 base_url: Some("http://127.0.0.1:9".into()),
                 api_key: None,
+                credential: None,
             },
             snapshot: RunSnapshot {
                 agent_id: Uuid::from_u128(1),

@@ -163,6 +163,7 @@ fn hello(slots: u32) -> Hello {
         arch: "x86_64".to_owned(),
         slots,
         capabilities: Vec::new(),
+        credentials: Vec::new(),
         leases: Vec::new(),
     }
 }

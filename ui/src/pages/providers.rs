@@ -1,12 +1,15 @@
 //! Providers section: the LLM endpoints agents use, their live connectivity status, and the
 //! form to add or change one.
 
-use contracts::{Agent, CreateProvider, Provider, ProviderKind, Topic, UpdateProvider};
+use contracts::{
+    Agent, CreateProvider, CredentialLocation, Provider, ProviderKind, Topic, UpdateProvider,
+    Worker,
+};
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 use uuid::Uuid;
 
-use super::{Editing, SaveState, edit_in_form, optional, page_head};
+use super::{Editing, SaveState, comma_list, edit_in_form, optional, page_head};
 use crate::api;
 use crate::components::{
     Banner, ConfirmDelete, EmptyState, FieldErrors, FormError, StatusBadge, TextField, list_body,
@@ -38,6 +41,17 @@ pub fn ProvidersPage() -> impl IntoView {
     let agents = store::agents();
     let editing = RwSignal::new(Editing::Closed);
     let now = use_clock();
+    // Which workers hold the keys that live on workers, live.
+    let workers = RwSignal::new(Vec::<Worker>::new());
+    let reload_workers = move || {
+        spawn_local(async move {
+            if let Ok(list) = api::list_workers().await {
+                workers.set(list);
+            }
+        });
+    };
+    reload_workers();
+    crate::ws::on_event(Topic::Workers, move |_| reload_workers());
 
     let form = move || {
         let existing = match editing.get() {
@@ -70,6 +84,7 @@ pub fn ProvidersPage() -> impl IntoView {
                         initial=provider
                         live=live
                         agents=agents
+                        workers=workers
                         now=now
                         on_edit=edit_in_form(editing)
                     />
@@ -90,6 +105,7 @@ fn ProviderCard(
     initial: Provider,
     live: Live<Provider>,
     agents: Live<Agent>,
+    workers: RwSignal<Vec<Worker>>,
     now: RwSignal<f64>,
     on_edit: impl Fn(Uuid) + 'static,
 ) -> impl IntoView {
@@ -138,13 +154,34 @@ fn ProviderCard(
     };
     let key = move || {
         provider.with(|p| {
-            if p.has_api_key {
+            if p.credential_location == CredentialLocation::Worker {
+                let holders: Vec<String> = workers.with(|w| {
+                    w.iter()
+                        .filter(|w| w.credentials.contains(&p.name))
+                        .filter(|w| {
+                            p.credential_workers.is_empty()
+                                || p.credential_workers.contains(&w.name)
+                        })
+                        .map(|w| w.name.clone())
+                        .collect()
+                });
+                if holders.is_empty() {
+                    "on workers (no worker holds it yet)".to_owned()
+                } else {
+                    format!("on workers: {}", holders.join(", "))
+                }
+            } else if p.has_api_key {
                 key_display(p.api_key_hint.as_deref())
             } else {
                 "none".to_owned()
             }
         })
     };
+    let key_workers = move || {
+        provider
+            .with(|p| (!p.credential_workers.is_empty()).then(|| p.credential_workers.join(", ")))
+    };
+    let checked_by = move || provider.with(|p| p.checked_by.clone());
     let latency = move || provider.with(|p| p.latency_ms.map(|ms| format!("{ms} ms")));
     let delete_text = move || {
         match users() {
@@ -168,7 +205,9 @@ fn ProviderCard(
                 <dt>"Models"</dt>
                 <dd data-testid="models-count">{models}</dd>
                 <dt>"API key"</dt>
-                <dd class="mono">{key}</dd>
+                <dd class="mono" data-testid="provider-key">{key}</dd>
+                {move || key_workers().map(|w| view! { <dt>"Only on"</dt><dd data-testid="provider-key-workers">{w}</dd> })}
+                {move || checked_by().map(|w| view! { <dt>"Checked by"</dt><dd data-testid="provider-checked-by">{w}</dd> })}
                 {move || latency().map(|l| view! { <dt>"Latency"</dt><dd>{l}</dd> })}
             </dl>
             <div class="actions">
@@ -204,7 +243,14 @@ fn ProviderCard(
     }
 }
 
-const CLAIMED: &[&str] = &["/name", "/kind", "/base_url", "/api_key"];
+const CLAIMED: &[&str] = &[
+    "/name",
+    "/kind",
+    "/base_url",
+    "/api_key",
+    "/credential_location",
+    "/credential_workers",
+];
 
 #[component]
 fn ProviderForm(
@@ -231,6 +277,17 @@ fn ProviderForm(
             .unwrap_or_default(),
     );
     let api_key = RwSignal::new(String::new());
+    let location = RwSignal::new(
+        existing
+            .as_ref()
+            .map_or(CredentialLocation::Server, |p| p.credential_location),
+    );
+    let key_workers = RwSignal::new(
+        existing
+            .as_ref()
+            .map(|p| p.credential_workers.join(", "))
+            .unwrap_or_default(),
+    );
     let save = SaveState::new();
     let SaveState {
         saving,
@@ -243,8 +300,12 @@ fn ProviderForm(
         let name = name.get_untracked().trim().to_owned();
         let kind = kind.get_untracked();
         let base_url = optional(&base_url.get_untracked());
-        // An empty key field keeps the stored key (update) or sends none (create).
-        let api_key = optional(&api_key.get_untracked());
+        let credential_location = location.get_untracked();
+        let credential_workers = comma_list(&key_workers.get_untracked());
+        // An empty key field keeps the stored key (update) or sends none (create); a key
+        // that lives on workers is never sent.
+        let api_key = optional(&api_key.get_untracked())
+            .filter(|_| credential_location == CredentialLocation::Server);
         saving.set(true);
         spawn_local(async move {
             let result = match id {
@@ -254,6 +315,8 @@ fn ProviderForm(
                         kind,
                         base_url,
                         api_key,
+                        credential_location,
+                        credential_workers,
                     };
                     api::update_provider(id, &body).await
                 }
@@ -263,6 +326,8 @@ fn ProviderForm(
                         kind,
                         base_url,
                         api_key,
+                        credential_location,
+                        credential_workers,
                     };
                     api::create_provider(&body).await
                 }
@@ -294,6 +359,12 @@ fn ProviderForm(
         let has_stored = stored_key.is_some();
         move || kind.get().requires_api_key() && !has_stored
     };
+    let on_server = move || location.get() == CredentialLocation::Server;
+    let key_placeholder = StoredValue::new(stored_key.clone().unwrap_or_default());
+    let stored_hint =
+        StoredValue::new(stored_key.as_ref().map(|k| {
+            format!("Stored key {k}. Leave empty to keep it; type a new one to replace it.")
+        }));
     let title = if id.is_some() {
         "Edit provider"
     } else {
@@ -333,19 +404,45 @@ fn ProviderForm(
                 value=base_url errors=errors path="/base_url" kind="url" autocomplete="off"
                 placeholder=Signal::derive(move || Some(base_url_placeholder().to_owned()))
                 required=Signal::derive(move || kind.get().requires_base_url()) />
-            <TextField id="provider-api-key" label=Signal::derive(move || key_label().to_owned())
-                value=api_key errors=errors path="/api_key" kind="password"
-                autocomplete="new-password" required=Signal::derive(key_required)
-                placeholder=stored_key.clone().unwrap_or_default()>
-                {stored_key
-                    .map(|k| {
-                        view! {
-                            <p class="hint" data-testid="stored-key">
-                                {format!("Stored key {k}. Leave empty to keep it; type a new one to replace it.")}
-                            </p>
+            <div class="field">
+                <label for="provider-credential-location">"Where the key lives"</label>
+                <select
+                    id="provider-credential-location"
+                    on:change=move |ev| {
+                        if let Some(l) = CredentialLocation::parse(&event_target_value(&ev)) {
+                            location.set(l);
                         }
+                    }
+                >
+                    <option value="server" selected=move || location.get() == CredentialLocation::Server>
+                        "On the server (encrypted; sent to the worker running each call)"
+                    </option>
+                    <option value="worker" selected=move || location.get() == CredentialLocation::Worker>
+                        "Only on workers (the server never has it)"
+                    </option>
+                </select>
+                <FieldErrors errors=errors path="/credential_location" />
+            </div>
+            <Show when=on_server fallback=move || view! {
+                <p class="hint" data-testid="worker-key-hint">
+                    "Set the key on each worker that should use it: "
+                    <code>{move || format!("agentry worker credentials set \"{}\"", name.get().trim())}</code>
+                    ". A key stored on the server is deleted when you save."
+                </p>
+                <FieldErrors errors=errors path="/api_key" />
+            }>
+                <TextField id="provider-api-key" label=Signal::derive(move || key_label().to_owned())
+                    value=api_key errors=errors path="/api_key" kind="password"
+                    autocomplete="new-password" required=Signal::derive(key_required)
+                    placeholder=key_placeholder.get_value()>
+                    {move || stored_hint.get_value().map(|hint| {
+                        view! { <p class="hint" data-testid="stored-key">{hint}</p> }
                     })}
-            </TextField>
+                </TextField>
+            </Show>
+            <TextField id="provider-credential-workers" label="Only these workers may use the key"
+                value=key_workers errors=errors path="/credential_workers"
+                placeholder="any worker (names, comma-separated)" />
             <div class="actions">
                 <button
                     type="submit"

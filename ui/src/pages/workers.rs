@@ -152,6 +152,15 @@ fn WorkerCard(
             w.tags.join(", ")
         }
     });
+    let credentials = Signal::derive(move || {
+        worker.with(|w| {
+            if w.credentials.is_empty() {
+                "—".to_owned()
+            } else {
+                w.credentials.join(", ")
+            }
+        })
+    });
     let status = move || status_label(worker.with(|w| w.status));
     let runs = move || {
         worker.with(|w| {
@@ -204,6 +213,8 @@ fn WorkerCard(
                 <dd data-testid="worker-slots">{slots}</dd>
                 <dt>"Tags"</dt>
                 <dd data-testid="worker-tags">{tags}</dd>
+                <dt>"Keys held"</dt>
+                <dd data-testid="worker-credentials">{credentials}</dd>
                 <dt>"Last seen"</dt><dd>{last_seen}</dd>
             </dl>
             <Show when=busy>

@@ -8,8 +8,8 @@ mod validator;
 use std::sync::Arc;
 
 use contracts::{
-    CreateProvider, EventKind, Page, Provider, ProviderKind, Topic, UpdateProvider,
-    ValidationStatus,
+    CreateProvider, CredentialLocation, EventKind, Page, Provider, ProviderKind, Topic,
+    UpdateProvider, ValidationStatus,
 };
 use sea_orm::{DatabaseConnection, DbErr};
 use serde_json::json;
@@ -21,7 +21,7 @@ pub use validator::{Validator, ValidatorSettings};
 
 use crate::db::providers::{self, Model};
 use crate::db::{Violation, Wire, violation};
-use crate::domain::providers::{StoredProvider, key_hint, validate};
+use crate::domain::providers::{Custody, StoredProvider, key_hint, validate};
 use crate::domain::{Invalid, new_id, now};
 use crate::events::EventHub;
 use crate::outbound::OutboundPolicy;
@@ -49,6 +49,15 @@ pub struct Providers {
     validator: Arc<Validator>,
 }
 
+/// A create or update body (they have the same fields).
+struct Requested<'a> {
+    name: &'a str,
+    kind: ProviderKind,
+    base_url: Option<String>,
+    api_key: Option<String>,
+    custody: Custody<'a>,
+}
+
 /// A configuration that passed every check, with its key sealed for its row.
 struct Settled {
     name: String,
@@ -56,6 +65,8 @@ struct Settled {
     base_url: Option<String>,
     api_key_ciphertext: Option<Vec<u8>>,
     api_key_hint: Option<String>,
+    credential_location: CredentialLocation,
+    credential_workers: Vec<String>,
 }
 
 impl Providers {
@@ -96,9 +107,17 @@ impl Providers {
     pub async fn create(&self, body: CreateProvider) -> Result<Provider, Error> {
         let id = new_id();
         tracing::Span::current().record("provider.id", display(id));
-        let settled = self
-            .settle(id, &body.name, body.kind, body.base_url, body.api_key, None)
-            .await?;
+        let requested = Requested {
+            name: &body.name,
+            kind: body.kind,
+            base_url: body.base_url,
+            api_key: body.api_key,
+            custody: Custody {
+                location: body.credential_location,
+                workers: &body.credential_workers,
+            },
+        };
+        let settled = self.settle(id, requested, None).await?;
         let now = now();
         let row = Model {
             id,
@@ -107,6 +126,9 @@ impl Providers {
             base_url: settled.base_url,
             api_key_ciphertext: settled.api_key_ciphertext,
             api_key_hint: settled.api_key_hint,
+            credential_location: Wire(settled.credential_location),
+            credential_workers: crate::db::agents::to_names(&settled.credential_workers),
+            checked_by: None,
             validation_status: Wire(ValidationStatus::Pending),
             validation_error: None,
             validated_at: None,
@@ -129,22 +151,25 @@ impl Providers {
     #[tracing::instrument(name = "providers.update", skip_all, fields(provider.id = %id))]
     pub async fn update(&self, id: Uuid, body: UpdateProvider) -> Result<Provider, Error> {
         let existing = self.find_active(id).await?;
-        let settled = self
-            .settle(
-                id,
-                &body.name,
-                body.kind,
-                body.base_url,
-                body.api_key,
-                Some(&existing),
-            )
-            .await?;
+        let requested = Requested {
+            name: &body.name,
+            kind: body.kind,
+            base_url: body.base_url,
+            api_key: body.api_key,
+            custody: Custody {
+                location: body.credential_location,
+                workers: &body.credential_workers,
+            },
+        };
+        let settled = self.settle(id, requested, Some(&existing)).await?;
         let row = Model {
             name: settled.name,
             kind: Wire(settled.kind),
             base_url: settled.base_url,
             api_key_ciphertext: settled.api_key_ciphertext,
             api_key_hint: settled.api_key_hint,
+            credential_location: Wire(settled.credential_location),
+            credential_workers: crate::db::agents::to_names(&settled.credential_workers),
             updated_at: now(),
             ..existing
         };
@@ -204,12 +229,16 @@ impl Providers {
     async fn settle(
         &self,
         id: Uuid,
-        name: &str,
-        kind: ProviderKind,
-        base_url: Option<String>,
-        api_key: Option<String>,
+        requested: Requested<'_>,
         existing: Option<&Model>,
     ) -> Result<Settled, Error> {
+        let Requested {
+            name,
+            kind,
+            base_url,
+            api_key,
+            custody,
+        } = requested;
         let stored = existing.map(|row| StoredProvider {
             kind: *row.kind,
             base_url: row.base_url.as_deref(),
@@ -220,6 +249,7 @@ impl Providers {
             kind,
             base_url.as_deref(),
             api_key.as_deref(),
+            custody,
             stored.as_ref(),
         )?;
         self.check_reachable(valid.base_url.as_deref()).await?;
@@ -231,6 +261,8 @@ impl Providers {
                 ),
                 key_hint(key),
             ),
+            // A key that lives on workers is nowhere on the server: a stored one goes.
+            None if valid.credential_location == CredentialLocation::Worker => (None, None),
             None => match existing {
                 Some(row) => (row.api_key_ciphertext.clone(), row.api_key_hint.clone()),
                 None => (None, None),
@@ -242,6 +274,8 @@ impl Providers {
             base_url: valid.base_url,
             api_key_ciphertext,
             api_key_hint,
+            credential_location: valid.credential_location,
+            credential_workers: valid.credential_workers,
         })
     }
 

@@ -15,12 +15,15 @@ use tokio::sync::Semaphore;
 use tracing::Instrument;
 use uuid::Uuid;
 
+use contracts::worker::ProbeOutcome;
+
 use crate::background::Background;
 use crate::db::providers::{self, ValidationResult};
 use crate::events::EventHub;
 use crate::llm::{self, ClientError, ErrorClass, ProviderError};
 use crate::outbound::GuardedClient;
 use crate::secrets::Keyring;
+use crate::services::runs::{Runs, WorkerProbe};
 
 /// Validator tuning; production defaults, shortened by tests.
 #[derive(Debug, Clone)]
@@ -64,6 +67,14 @@ pub struct Validator {
     permits: Arc<Semaphore>,
     slots: Mutex<HashMap<Uuid, Slot>>,
     background: Background,
+    /// Where checks of providers whose keys live on workers go.
+    workers: std::sync::OnceLock<Runs>,
+}
+
+/// What one check found, and which worker ran it (`None`: the server).
+struct Checked {
+    outcome: Result<(Vec<String>, Duration), String>,
+    by: Option<String>,
 }
 
 impl Validator {
@@ -84,6 +95,7 @@ impl Validator {
             settings,
             slots: Mutex::new(HashMap::new()),
             background,
+            workers: std::sync::OnceLock::new(),
         })
     }
 
@@ -188,37 +200,96 @@ impl Validator {
             }
         };
         super::publish(&self.events, EventKind::ValidationUpdate, &provider);
-        let started = Instant::now();
-        let outcome = self.probe(&provider).await;
-        let latency = started.elapsed();
-        let result = match &outcome {
-            Ok(models) => ValidationResult {
+        let checked = if provider.key_on_workers() {
+            self.probe_on_worker(&provider).await
+        } else {
+            let started = Instant::now();
+            let outcome = self.probe(&provider).await;
+            Checked {
+                outcome: outcome
+                    .map(|models| (models, started.elapsed()))
+                    .map_err(|e| e.summary()),
+                by: None,
+            }
+        };
+        match &checked.outcome {
+            Ok((models, latency)) => tracing::info!(
+                latency_ms = latency.as_millis() as u64,
+                models = models.len(),
+                checked_by = checked.by.as_deref().unwrap_or("server"),
+                "provider connected"
+            ),
+            Err(error) => tracing::info!(%error, "provider check failed"),
+        }
+        let result = match checked.outcome {
+            Ok((models, latency)) => ValidationResult {
                 status: ValidationStatus::Connected,
                 error: None,
                 latency_ms: Some(i64::try_from(latency.as_millis()).unwrap_or(i64::MAX)),
-                models: Some(models.clone()),
+                models: Some(models),
                 validated_at: Utc::now(),
+                checked_by: checked.by,
             },
-            Err(err) => ValidationResult {
+            Err(error) => ValidationResult {
                 status: ValidationStatus::Error,
-                error: Some(err.summary()),
+                error: Some(error),
                 latency_ms: None,
                 models: None,
                 validated_at: Utc::now(),
+                checked_by: checked.by,
             },
         };
-        match &outcome {
-            Ok(models) => tracing::info!(
-                latency_ms = latency.as_millis() as u64,
-                models = models.len(),
-                "provider connected"
-            ),
-            Err(err) => tracing::info!(error = %err, "provider check failed"),
-        }
         match providers::set_validation_result(&self.db, id, provider.revision, result).await {
             Ok(Some(row)) => super::publish(&self.events, EventKind::ValidationUpdate, &row),
             Ok(None) => {}
             Err(err) => tracing::warn!(error = %err, "validator: cannot store result"),
+        }
+    }
+
+    /// A provider whose key lives on workers is checked by one that holds it.
+    async fn probe_on_worker(&self, provider: &providers::Model) -> Checked {
+        let Some(runs) = self.workers.get() else {
+            return Checked {
+                outcome: Err("no worker can check it yet (the server is starting)".into()),
+                by: None,
+            };
+        };
+        // The worker's own deadline is the same; a little more for the round trip.
+        let wait = self.settings.check_timeout + Duration::from_secs(5);
+        match runs.probe_on_worker(provider, wait).await {
+            Ok(WorkerProbe { worker, outcome }) => Checked {
+                outcome: match outcome {
+                    ProbeOutcome::Connected { models, latency_ms } => {
+                        Ok((models, Duration::from_millis(latency_ms)))
+                    }
+                    ProbeOutcome::Failed { error } => Err(error),
+                },
+                by: Some(worker),
+            },
+            Err(why) => Checked {
+                outcome: Err(format!("not checked: {why}")),
+                by: None,
+            },
+        }
+    }
+
+    /// Checks again the providers (names) whose keys live on workers, now that a worker
+    /// holds keys for them.
+    pub fn recheck_named(self: &Arc<Self>, names: Vec<String>) {
+        let validator = Arc::clone(self);
+        self.background.spawn(async move {
+            match providers::active_on_workers_named(&validator.db, &names).await {
+                Ok(ids) => ids.into_iter().for_each(|id| validator.trigger(id)),
+                Err(err) => tracing::warn!(error = %err, "validator: cannot find providers"),
+            }
+        });
+    }
+
+    /// Lets checks of providers whose keys live on workers go to the workers (set once,
+    /// before `start`).
+    pub fn use_workers(&self, runs: Runs) {
+        if self.workers.set(runs).is_err() {
+            tracing::warn!("validator: workers already set");
         }
     }
 

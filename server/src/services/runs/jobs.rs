@@ -1,6 +1,7 @@
 //! The jobs workers receive: the stored job of a run (stored without the provider's key)
 //! with the key added at assignment, from the keys of prepared agents or, after a restart,
-//! decrypted from the provider row.
+//! decrypted from the provider row — unless the key lives on workers, where the job names
+//! the provider whose key the worker uses.
 
 use contracts::worker::Job;
 
@@ -36,6 +37,10 @@ impl Inner {
             .ok_or_else(|| "the run has no job".to_owned())?;
         let mut job: Job = serde_json::from_value(stored)
             .map_err(|e| format!("the stored job is unreadable: {e}"))?;
+        if job.provider.credential.is_some() {
+            // The key lives on the workers: the server has none to add.
+            return Ok(job);
+        }
         let provider_id = job.snapshot.provider_id;
         let cached = self
             .keys

@@ -17,6 +17,7 @@ mod inserts;
 mod jobs;
 mod placement;
 mod prepared;
+mod probes;
 pub mod routing;
 pub mod runnable;
 mod session;
@@ -54,6 +55,7 @@ use crate::worker::{Worker, WorkerSettings};
 pub use crate::worker::MAX_TRANSIENT_RETRIES;
 use dispatch::Fleet;
 pub use fleet::Live;
+pub use probes::WorkerProbe;
 
 /// Error of unfinished runs stored before the queue existed: no worker can execute them.
 const INTERRUPTED: &str = "interrupted: the server stopped while the run was in progress";
@@ -146,6 +148,11 @@ struct Inner {
     has_groups: AtomicBool,
     /// Groups whose runs changed since their counts were last published.
     group_changes: groups::Changed,
+    /// Connectivity checks sent to workers, waiting for their answer.
+    probes: probes::Pending,
+    /// Told the providers a worker now holds keys for (it connected, or they changed), so
+    /// their checks run again on it.
+    on_credentials: std::sync::OnceLock<Box<dyn Fn(Vec<String>) + Send + Sync>>,
 }
 
 impl Runs {
@@ -202,6 +209,8 @@ impl Runs {
                 placement: Mutex::new(placement::Placement::default()),
                 has_groups: AtomicBool::new(true),
                 group_changes: groups::Changed::default(),
+                probes: probes::Pending::default(),
+                on_credentials: std::sync::OnceLock::new(),
             }),
         };
         runs.inner.load_placement().await?;

@@ -1,5 +1,5 @@
 //! What the dispatcher knows for routing: the facts of every enabled registered worker
-//! (name and tags; connected or not) and the route keys of runs that may be queued. It tells
+//! (name, tags and the credentials it reported; connected or not) and the route keys of runs that may be queued. It tells
 //! which keys a worker may claim and why a route has no worker at all (`waiting_reason`),
 //! and keeps both current when a worker is registered, renamed, re-tagged, switched or
 //! revoked.
@@ -46,6 +46,11 @@ impl Placement {
         route.unroutable(self.registered.values())
     }
 
+    /// Every enabled registered worker's facts.
+    pub fn registered(&self) -> impl Iterator<Item = &Facts> {
+        self.registered.values()
+    }
+
     /// A route a new run has: remembered for dispatch.
     pub fn remember(&mut self, key: &str, route: &Route) {
         if !self.routes.contains_key(key) {
@@ -54,13 +59,14 @@ impl Placement {
     }
 }
 
-/// A worker's facts as stored: its name and tags.
+/// A worker's facts as stored: its name, tags and the credentials it reported.
 pub(super) async fn facts_of(inner: &Inner, row: workers::Model) -> Result<Facts, DbErr> {
     Ok(Facts {
         tags: tags::of_worker(&inner.db, row.id)
             .await?
             .into_iter()
             .collect(),
+        credentials: row.credentials().into_iter().collect(),
         name: row.name,
     })
 }
@@ -76,6 +82,7 @@ impl Inner {
             .filter(|row| row.enabled)
             .map(|row| {
                 let facts = Facts {
+                    credentials: row.credentials().into_iter().collect(),
                     name: row.name,
                     tags: tags
                         .remove(&row.id)

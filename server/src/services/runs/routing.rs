@@ -1,6 +1,9 @@
 //! Which workers may execute a run: the agent's routing rules — worker names (any of them)
-//! and required tags (all of them) — against what the server knows of each worker (its name
-//! and the tags the API or its registration token gave it; never what the worker claims).
+//! and required tags (all of them) — and its provider's — the workers that alone may use its
+//! key, and, when the key lives on workers, holding it — against what the server knows of
+//! each worker (its name and the tags the API or its registration token gave it, and the
+//! credentials it reports holding; a worker can claim a credential, but without the key its
+//! runs would fail, so that claim widens nothing).
 //!
 //! A run carries its agent's rules as a `Route`, taken when the run is created; its key
 //! (`Route::key`) is stored on the run, so the dispatcher claims only runs whose key the
@@ -19,6 +22,12 @@ pub struct Route {
     /// The worker must carry every one of these tags.
     #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
     pub tags: BTreeSet<String>,
+    /// The provider's key may only go to (or be used on) workers with one of these names.
+    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
+    pub key_workers: BTreeSet<String>,
+    /// The provider whose key the worker must hold itself (its key lives on workers).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credential: Option<String>,
 }
 
 /// What the server knows of a worker, for routing.
@@ -26,6 +35,8 @@ pub struct Route {
 pub struct Facts {
     pub name: String,
     pub tags: BTreeSet<String>,
+    /// Providers whose keys it reports holding.
+    pub credentials: BTreeSet<String>,
 }
 
 impl Route {
@@ -33,12 +44,25 @@ impl Route {
         Route {
             workers: workers.iter().cloned().collect(),
             tags: tags.iter().cloned().collect(),
+            ..Route::default()
         }
+    }
+
+    /// The rules the provider adds: who may use its key (`key_workers`) and, when the key
+    /// lives on workers, that the worker holds it under the provider's name.
+    #[must_use]
+    pub fn with_provider(mut self, key_workers: &[String], credential: Option<&str>) -> Route {
+        self.key_workers = key_workers.iter().cloned().collect();
+        self.credential = credential.map(str::to_owned);
+        self
     }
 
     /// Whether any worker may take the run (no rules).
     pub fn is_any(&self) -> bool {
-        self.workers.is_empty() && self.tags.is_empty()
+        self.workers.is_empty()
+            && self.tags.is_empty()
+            && self.key_workers.is_empty()
+            && self.credential.is_none()
     }
 
     /// The key stored on each run: empty for "any worker", otherwise the rules as canonical
@@ -60,8 +84,20 @@ impl Route {
 
     /// Whether a worker with these facts may execute the run.
     pub fn admits(&self, worker: &Facts) -> bool {
+        self.named(worker) && self.tags.is_subset(&worker.tags) && self.holds_key(worker)
+    }
+
+    /// Whether the worker has one of the names the agent and the provider allow.
+    fn named(&self, worker: &Facts) -> bool {
         (self.workers.is_empty() || self.workers.contains(&worker.name))
-            && self.tags.is_subset(&worker.tags)
+            && (self.key_workers.is_empty() || self.key_workers.contains(&worker.name))
+    }
+
+    /// Whether the worker holds the key, when it must.
+    fn holds_key(&self, worker: &Facts) -> bool {
+        self.credential
+            .as_ref()
+            .is_none_or(|provider| worker.credentials.contains(provider))
     }
 
     /// Why no worker among `workers` (every enabled registered worker, connected or not)
@@ -72,12 +108,12 @@ impl Route {
         if workers.iter().any(|w| self.admits(w)) {
             return None;
         }
-        let named: Vec<&Facts> = workers
+        let by_agent: Vec<&Facts> = workers
             .iter()
             .copied()
             .filter(|w| self.workers.is_empty() || self.workers.contains(&w.name))
             .collect();
-        if named.is_empty() {
+        if by_agent.is_empty() {
             return Some(if workers.is_empty() {
                 "no enabled worker is registered".to_owned()
             } else {
@@ -87,13 +123,42 @@ impl Route {
                 )
             });
         }
-        let among = if self.workers.is_empty() {
-            "no worker".to_owned()
-        } else {
-            format!(
+        let named: Vec<&Facts> = by_agent.iter().copied().filter(|w| self.named(w)).collect();
+        if named.is_empty() {
+            return Some(format!(
+                "the provider's key may only be used by {}, and none of them may run the agent",
+                either(self.key_workers.iter().map(String::as_str))
+            ));
+        }
+        // The credential next: without it no tag helps.
+        if let Some(provider) = &self.credential
+            && !named.iter().any(|w| self.holds_key(w))
+        {
+            return Some(format!(
+                "no worker{} holds the key of provider {provider}",
+                if self.workers.is_empty() && self.key_workers.is_empty() {
+                    String::new()
+                } else {
+                    " allowed to run it".to_owned()
+                }
+            ));
+        }
+        let named: Vec<&Facts> = named.into_iter().filter(|w| self.holds_key(w)).collect();
+        // The names both the agent and the provider allow, for the reason.
+        let allowed: BTreeSet<&String> =
+            match (self.workers.is_empty(), self.key_workers.is_empty()) {
+                (true, true) => BTreeSet::new(),
+                (false, true) => self.workers.iter().collect(),
+                (true, false) => self.key_workers.iter().collect(),
+                (false, false) => self.workers.intersection(&self.key_workers).collect(),
+            };
+        let among = match (allowed.is_empty(), &self.credential) {
+            (true, None) => "no worker".to_owned(),
+            (true, Some(provider)) => format!("no worker holding the key of provider {provider}"),
+            (false, _) => format!(
                 "no worker named {}",
-                either(self.workers.iter().map(String::as_str))
-            )
+                either(allowed.iter().map(|s| s.as_str()))
+            ),
         };
         // A tag none of them carries says the most; otherwise no one carries them all.
         let absent: Vec<&str> = self
@@ -136,11 +201,13 @@ mod tests {
 
     const NAMES: [&str; 5] = ["a", "b", "c", "d", "e"];
     const TAGS: [&str; 5] = ["gpu", "big", "eu", "us", "lan"];
+    const PROVIDERS: [&str; 3] = ["openai", "local", "claude"];
 
     fn facts(name: &str, tags: &[&str]) -> Facts {
         Facts {
             name: name.to_owned(),
             tags: tags.iter().map(|t| (*t).to_owned()).collect(),
+            credentials: BTreeSet::new(),
         }
     }
 
@@ -163,12 +230,22 @@ mod tests {
         )
     }
 
+    fn credentials() -> impl Strategy<Value = BTreeSet<String>> {
+        btree_set(
+            proptest::sample::select(&PROVIDERS[..]).prop_map(str::to_owned),
+            0..3,
+        )
+    }
+
     fn workers() -> impl Strategy<Value = Vec<Facts>> {
         vec(
-            (proptest::sample::select(&NAMES[..]), tags()).prop_map(|(name, tags)| Facts {
-                name: name.to_owned(),
-                tags,
-            }),
+            (proptest::sample::select(&NAMES[..]), tags(), credentials()).prop_map(
+                |(name, tags, credentials)| Facts {
+                    name: name.to_owned(),
+                    tags,
+                    credentials,
+                },
+            ),
             0..5,
         )
     }
@@ -176,25 +253,82 @@ mod tests {
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(10_000))]
 
-        /// A worker is admitted exactly when it has one of the names (or none is asked for)
-        /// and every tag; a run is unroutable exactly when no worker is admitted; and the key
-        /// gives the same rules back.
+        /// A worker is admitted exactly when it has one of the agent's names (or none is
+        /// asked for), one of the names the provider's key may go to (or none is set), every
+        /// tag, and the provider's key when that lives on workers; a run is unroutable
+        /// exactly when no worker is admitted; and the key gives the same rules back.
         #[test]
-        fn routing_obeys_names_or_and_tags_and(
+        fn routing_obeys_names_or_tags_and_key_custody_and_credentials(
             workers_rule in names(),
             tags_rule in tags(),
+            key_workers in names(),
+            credential in proptest::option::of(proptest::sample::select(&PROVIDERS[..])),
             fleet in workers(),
         ) {
-            let route = Route { workers: workers_rule.clone(), tags: tags_rule.clone() };
+            let route = Route {
+                workers: workers_rule.clone(),
+                tags: tags_rule.clone(),
+                key_workers: key_workers.clone(),
+                credential: credential.map(str::to_owned),
+            };
             for worker in &fleet {
                 let by_name = workers_rule.is_empty() || workers_rule.iter().any(|n| *n == worker.name);
+                let by_key = key_workers.is_empty() || key_workers.iter().any(|n| *n == worker.name);
                 let by_tags = tags_rule.iter().all(|t| worker.tags.contains(t));
-                prop_assert_eq!(route.admits(worker), by_name && by_tags, "{:?} {:?}", route, worker);
+                let holds = credential.is_none_or(|c| worker.credentials.iter().any(|h| h == c));
+                prop_assert_eq!(
+                    route.admits(worker),
+                    by_name && by_key && by_tags && holds,
+                    "{:?} {:?}", route, worker
+                );
             }
             let servable = fleet.iter().any(|w| route.admits(w));
             prop_assert_eq!(route.unroutable(&fleet).is_none(), servable);
             prop_assert_eq!(Route::of_key(&route.key()), Some(route.clone()));
-            prop_assert_eq!(route.key().is_empty(), workers_rule.is_empty() && tags_rule.is_empty());
+            prop_assert_eq!(
+                route.key().is_empty(),
+                workers_rule.is_empty() && tags_rule.is_empty() && key_workers.is_empty() && credential.is_none()
+            );
+        }
+    }
+
+    #[test]
+    fn reasons_say_who_may_use_the_key_and_who_holds_it() {
+        let mut a = facts("a", &["gpu"]);
+        a.credentials.insert("openai".into());
+        let fleet = [a, facts("b", &["big"])];
+        let held = |workers: &[&str], tags: &[&str], key: &[&str], credential: Option<&str>| {
+            let owned = |items: &[&str]| items.iter().map(|i| (*i).to_owned()).collect::<Vec<_>>();
+            route(workers, tags).with_provider(&owned(key), credential)
+        };
+        for (route, reason) in [
+            (held(&[], &[], &[], Some("openai")), None),
+            (
+                held(&[], &[], &[], Some("claude")),
+                Some("no worker holds the key of provider claude"),
+            ),
+            (
+                held(&["b"], &[], &[], Some("openai")),
+                Some("no worker allowed to run it holds the key of provider openai"),
+            ),
+            (
+                held(&[], &["big"], &[], Some("openai")),
+                Some("no worker holding the key of provider openai has tag big"),
+            ),
+            (held(&[], &[], &["a"], None), None),
+            (
+                held(&["b"], &[], &["a"], None),
+                Some(
+                    "the provider's key may only be used by a, and none of them may run the agent",
+                ),
+            ),
+            (held(&[], &["big"], &["a", "b"], None), None),
+            (
+                held(&[], &["eu"], &["a", "b"], None),
+                Some("no worker named a or b has tag eu"),
+            ),
+        ] {
+            assert_eq!(route.unroutable(&fleet).as_deref(), reason, "{route:?}");
         }
     }
 

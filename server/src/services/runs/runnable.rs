@@ -172,7 +172,10 @@ impl RunnableAgent {
             queue_timeout: Duration::from_secs(
                 u64::try_from(agent.queue_timeout_secs).unwrap_or(1).max(1),
             ),
-            route: super::routing::Route::new(&agent.workers(), &agent.tags()),
+            route: super::routing::Route::new(&agent.workers(), &agent.tags()).with_provider(
+                &provider.key_workers(),
+                provider.key_on_workers().then_some(provider.name.as_str()),
+            ),
             concurrency_group: agent.concurrency_group_id,
             snapshot: RunSnapshot {
                 agent_id: agent.id,
@@ -263,6 +266,9 @@ mod tests {
             base_url: Some("http://127.0.0.1:9".into()),
             api_key_ciphertext: None,
             api_key_hint: None,
+            credential_location: Wire(contracts::CredentialLocation::Server),
+            credential_workers: "[]".into(),
+            checked_by: None,
             validation_status: Wire(ValidationStatus::Pending),
             validation_error: None,
             validated_at: None,

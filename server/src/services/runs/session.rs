@@ -50,6 +50,22 @@ pub(super) async fn serve(
         );
         return reject(&link, &reason).await;
     }
+    if let Err(reason) = reported_credentials(&hello.credentials) {
+        return reject(&link, &reason).await;
+    }
+    // The credentials it holds now, before its facts are read.
+    match workers::set_credentials(&inner.db, worker_id, &hello.credentials).await {
+        Ok(Some(_)) => {
+            if let Err(err) = inner.facts_changed(worker_id).await {
+                tracing::warn!(error = %err, "routing not updated for the worker's credentials");
+            }
+        }
+        Ok(None) => {}
+        Err(err) => {
+            tracing::error!(error = %err, "cannot store the worker's credentials");
+            return;
+        }
+    }
     let row = match workers::find(&inner.db, worker_id).await {
         Ok(Some(row)) if row.enabled => row,
         Ok(Some(_)) => return reject(&link, "the worker is disabled").await,
@@ -83,10 +99,34 @@ pub(super) async fn serve(
         "worker connected");
     inner.wake.notify_one();
     inner.worker_changed(worker_id);
+    inner.credentials_reported(&hello.credentials);
     session.run(&inner, &mut link).await;
     inner.fleet.lock().leave(worker_id, session.number);
     inner.worker_changed(worker_id);
     tracing::info!(worker.id = %worker_id, "worker disconnected");
+}
+
+/// Most providers a worker may report holding keys for, and the longest name.
+const MAX_CREDENTIALS: usize = 256;
+const MAX_CREDENTIAL_NAME: usize = 100;
+
+/// The providers a worker says it holds keys for, if they are plausible names.
+fn reported_credentials(names: &[String]) -> Result<(), String> {
+    if names.len() > MAX_CREDENTIALS {
+        return Err(format!(
+            "at most {MAX_CREDENTIALS} provider credentials may be reported"
+        ));
+    }
+    match names
+        .iter()
+        .find(|n| n.is_empty() || n.chars().count() > MAX_CREDENTIAL_NAME)
+    {
+        Some(bad) => Err(format!(
+            "a reported credential is not a provider name: {:?}",
+            bad.chars().take(MAX_CREDENTIAL_NAME).collect::<String>()
+        )),
+        None => Ok(()),
+    }
 }
 
 async fn reject(link: &ServerLink, reason: &str) {
@@ -267,6 +307,31 @@ impl Session {
             WorkerMessage::Hello(_) => {
                 tracing::warn!(worker.id = %self.worker_id, "second hello ignored");
             }
+            WorkerMessage::Credentials { providers } => {
+                self.credentials_changed(inner, &providers).await;
+            }
+            WorkerMessage::Probed { probe_id, outcome } => inner.probed(probe_id, outcome),
+        }
+    }
+
+    /// The worker now holds keys for these providers: routing follows at once.
+    async fn credentials_changed(&self, inner: &Inner, providers: &[String]) {
+        if let Err(reason) = reported_credentials(providers) {
+            return tracing::warn!(worker.id = %self.worker_id, %reason,
+                "worker credentials ignored");
+        }
+        match workers::set_credentials(&inner.db, self.worker_id, providers).await {
+            Ok(Some(_)) => {
+                tracing::info!(worker.id = %self.worker_id, credentials = providers.len(),
+                    "worker credentials changed");
+                if let Err(err) = inner.facts_changed(self.worker_id).await {
+                    tracing::warn!(error = %err, "routing not updated for the worker's credentials");
+                }
+                inner.worker_changed(self.worker_id);
+                inner.credentials_reported(providers);
+            }
+            Ok(None) => {}
+            Err(err) => tracing::warn!(error = %err, "worker credentials not stored"),
         }
     }
 
