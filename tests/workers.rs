@@ -55,6 +55,40 @@ impl WorkerProcess {
     }
 }
 
+/// `agentry --data-dir DIR worker credentials ARGS…` with `stdin` piped in: whether it
+/// succeeded, and what it printed (stdout and stderr).
+pub async fn credentials(dir: &Path, args: &[&str], stdin: &str) -> (bool, String) {
+    use tokio::io::AsyncWriteExt as _;
+    let mut child = tokio::process::Command::new(binaries::agentry_cli())
+        .arg("--data-dir")
+        .arg(dir)
+        .args(["worker", "credentials"])
+        .args(args)
+        .env_clear()
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("spawn agentry worker credentials");
+    let mut input = child.stdin.take().expect("stdin");
+    input
+        .write_all(stdin.as_bytes())
+        .await
+        .expect("write stdin");
+    drop(input);
+    let output = tokio::time::timeout(Duration::from_secs(30), child.wait_with_output())
+        .await
+        .expect("the command ended")
+        .expect("output");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    (output.status.success(), text)
+}
+
 impl TestApp {
     /// Creates a registration token and returns it.
     pub async fn worker_token(&self) -> String {

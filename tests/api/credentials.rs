@@ -4,21 +4,16 @@
 //! server — API, WebSocket, log, database; a key the server keeps for some workers only
 //! never reaches another worker (its captured traffic and its log).
 
-use std::path::Path;
-use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use agentry::db::workers;
 use agentry_tests::fakes::{self, Options, Reply};
-use agentry_tests::workers::WorkerProcess;
+use agentry_tests::workers::{WorkerProcess, credentials};
 use agentry_tests::ws::{Next, WsClient};
-use agentry_tests::{
-    Backend, TestApp, agent_body, binaries, closed_schema, db_tests, logs, task_body,
-};
+use agentry_tests::{Backend, TestApp, agent_body, closed_schema, db_tests, logs, task_body};
 use contracts::worker::{Hello, PROTOCOL, PROTOCOL_VERSION, ServerMessage, WorkerMessage};
 use serde_json::{Value, json};
-use tokio::io::AsyncWriteExt as _;
 use uuid::Uuid;
 
 const VALID: &str = r#"{"sentiment":"positive","score":0.9}"#;
@@ -29,38 +24,6 @@ db_tests!(
     a_key_kept_on_a_worker_is_used_there_and_appears_nowhere_on_the_server,
     a_server_key_for_some_workers_never_reaches_the_others,
 );
-
-/// `agentry --data-dir DIR worker credentials ARGS…` with `stdin` piped in; its output.
-async fn credentials(dir: &Path, args: &[&str], stdin: &str) -> (bool, String) {
-    let mut child = tokio::process::Command::new(binaries::agentry_cli())
-        .arg("--data-dir")
-        .arg(dir)
-        .args(["worker", "credentials"])
-        .args(args)
-        .env_clear()
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("spawn agentry worker credentials");
-    let mut input = child.stdin.take().expect("stdin");
-    input
-        .write_all(stdin.as_bytes())
-        .await
-        .expect("write stdin");
-    drop(input);
-    let output = tokio::time::timeout(Duration::from_secs(30), child.wait_with_output())
-        .await
-        .expect("the command ended")
-        .expect("output");
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    (output.status.success(), text)
-}
 
 /// A task with a closed schema and an agent on `provider` with `extra` fields, assigned;
 /// the runs URL.

@@ -133,3 +133,85 @@ async fn deleting_a_provider_an_agent_uses_explains_and_soft_deletes_it() {
     assert_eq!(app.get("/api/providers").await.json()["total"], 0);
     browser.close().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_provider_whose_key_lives_on_workers_shows_who_holds_it_and_who_checked_it() {
+    use agentry_tests::fakes;
+    use agentry_tests::workers::{WorkerProcess, credentials};
+
+    // A provider fake that only the worker's key opens, and a server that checks providers.
+    const KEY: &str = "sk-held-by-the-worker-only-0123456789";
+    let openai = fakes::openai::start_with(fakes::Options {
+        api_key: Some(KEY.to_owned()),
+        ..fakes::openai::options()
+    })
+    .await;
+    let app = TestApp::spawn_with(Backend::Sqlite, |config| {
+        config.validator.enabled = true;
+        config.builtin_worker = false;
+    })
+    .await;
+    let mut browser = Browser::launch().await;
+    open(&browser, &app, "/providers").await;
+
+    // The form: the key's place is chosen, and then no key field is offered.
+    browser.click("#provider-new").await;
+    browser.fill("#provider-name", "vault").await;
+    browser.select("#provider-kind", "openai").await;
+    browser.fill("#provider-base-url", &openai.url("/v1")).await;
+    browser
+        .select("#provider-credential-location", "worker")
+        .await;
+    browser
+        .wait_text(
+            "[data-testid=worker-key-hint]",
+            Text::Contains("agentry worker credentials set \"vault\""),
+        )
+        .await;
+    assert_eq!(browser.count("#provider-api-key").await, 0);
+    browser.click("#provider-save").await;
+    browser.wait_gone("#provider-form").await;
+    let card = card("vault");
+    browser
+        .wait_text(
+            &format!("{card} [data-testid=provider-key]"),
+            Text::Equals("on workers (no worker holds it yet)"),
+        )
+        .await;
+    let providers = app.get("/api/providers").await.json();
+    assert_eq!(providers["items"][0]["credential_location"], "worker");
+    assert_eq!(providers["items"][0]["has_api_key"], false);
+
+    // A worker that holds the key connects: the card says so, and the check it ran.
+    let dir = tempfile::tempdir().expect("worker dir");
+    let (ok, out) = credentials(dir.path(), &["set", "vault"], KEY).await;
+    assert!(ok, "{out}");
+    let token = app.worker_token().await;
+    let _worker = WorkerProcess::spawn(
+        &app,
+        dir.path(),
+        &["--token", &token, "--name", "vault-box"],
+    );
+    browser.set_timeout(Duration::from_secs(30));
+    browser
+        .wait_text(
+            &format!("{card} [data-testid=provider-key]"),
+            Text::Equals("on workers: vault-box"),
+        )
+        .await;
+    browser
+        .wait_attr(
+            &format!("{card} [data-testid=status-badge]"),
+            "data-status",
+            "connected",
+        )
+        .await;
+    browser
+        .wait_text(
+            &format!("{card} [data-testid=provider-checked-by]"),
+            Text::Equals("vault-box"),
+        )
+        .await;
+    assert_not_reloaded(&browser).await;
+    browser.close().await;
+}
