@@ -33,7 +33,7 @@ pub use tasks::{CreateTask, Task, TaskSummary, UpdateTask};
 pub use wire::WireEnum;
 pub use workers::{
     CreateTag, CreateWorkerToken, CreatedWorkerToken, Pool, RegisterWorker, RegisteredWorker,
-    SetWorkerTags, Tag, UpdateWorker, Worker, WorkerDetail, WorkerStatus, WorkerToken,
-    WorkerTokenStatus,
+    SetWorkerTags, Tag, UpdateWorker, Worker, WorkerDetail, WorkerHealth, WorkerHealthSample,
+    WorkerStatus, WorkerToken, WorkerTokenStatus,
 };
 pub use ws::{Event, EventKind, Topic, WsClientMessage, WsServerMessage};

@@ -54,6 +54,8 @@ pub enum WorkerMessage {
     Pong { nonce: u64 },
     /// The providers whose keys the worker now holds (names), after they changed.
     Credentials { providers: Vec<String> },
+    /// Its health, sent after each `pong`.
+    Health { health: crate::WorkerHealth },
     /// How the connectivity check the server asked for (`probe`) went.
     Probed {
         probe_id: Uuid,

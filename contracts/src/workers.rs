@@ -45,8 +45,43 @@ pub struct Worker {
     /// The providers (names) whose keys the worker holds in its own store, as it last
     /// reported them; never the keys.
     pub credentials: Vec<String>,
+    /// Its health as it last reported it (with each heartbeat), and when.
+    pub health: Option<WorkerHealth>,
+    pub health_at: Option<DateTime<Utc>>,
+    /// Why it is `unhealthy` (its disk is full, or it stopped accepting assignments).
+    pub unhealthy_reason: Option<String>,
     pub last_seen_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
+}
+
+/// A worker's health, as it reports it with each heartbeat. A value it cannot measure on its
+/// platform is absent.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct WorkerHealth {
+    /// CPU busy since the previous report, 0–100 (all cores together).
+    #[serde(default)]
+    pub cpu_percent: Option<f32>,
+    /// Memory in use, 0–100.
+    #[serde(default)]
+    pub memory_percent: Option<f32>,
+    /// Free and total bytes of the disk the worker keeps its data on.
+    #[serde(default)]
+    pub disk_free_bytes: Option<u64>,
+    #[serde(default)]
+    pub disk_total_bytes: Option<u64>,
+    /// Load average over the last minute.
+    #[serde(default)]
+    pub load_1m: Option<f32>,
+}
+
+/// One health report and when it arrived.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct WorkerHealthSample {
+    pub at: DateTime<Utc>,
+    pub health: WorkerHealth,
 }
 
 /// `GET /api/workers/{id}`: the worker and its most recent runs.
@@ -56,6 +91,8 @@ pub struct WorkerDetail {
     pub worker: Worker,
     /// Newest first, at most 20.
     pub recent_runs: Vec<Run>,
+    /// Its health reports of the last hour, oldest first.
+    pub health_history: Vec<WorkerHealthSample>,
 }
 
 /// Body of `PATCH /api/workers/{id}`.

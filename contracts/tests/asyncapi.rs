@@ -26,6 +26,7 @@ fn worker_tag(message: &WorkerMessage) -> &'static str {
         WorkerMessage::Pong { .. } => "pong",
         WorkerMessage::Credentials { .. } => "credentials",
         WorkerMessage::Probed { .. } => "probed",
+        WorkerMessage::Health { .. } => "health",
     }
 }
 
@@ -107,6 +108,18 @@ fn worker_samples() -> Vec<WorkerMessage> {
         }),
         WorkerMessage::Credentials {
             providers: vec!["openai".into(), "local llama".into()],
+        },
+        WorkerMessage::Health {
+            health: contracts::WorkerHealth {
+                cpu_percent: Some(12.5),
+                memory_percent: Some(40.0),
+                disk_free_bytes: Some(1 << 30),
+                disk_total_bytes: Some(1 << 34),
+                load_1m: Some(0.7),
+            },
+        },
+        WorkerMessage::Health {
+            health: contracts::WorkerHealth::default(),
         },
         WorkerMessage::Probed {
             probe_id: run_id,

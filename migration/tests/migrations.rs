@@ -14,7 +14,7 @@ use sea_orm::sea_query::{Expr, ExprTrait, Query};
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbErr, SqlErr, Value};
 use support::{our_indexes, our_tables, with_postgres, with_sqlite};
 
-const TABLES: [&str; 12] = [
+const TABLES: [&str; 13] = [
     "agent_configs",
     "agent_task_assignments",
     "concurrency_groups",
@@ -23,13 +23,14 @@ const TABLES: [&str; 12] = [
     "runs",
     "tags",
     "task_configs",
+    "worker_health",
     "worker_tags",
     "worker_token_tags",
     "worker_tokens",
     "workers",
 ];
 
-const INDEXES: [&str; 14] = [
+const INDEXES: [&str; 15] = [
     "ix_agent_configs_provider_id",
     "ix_agent_task_assignments_task_id",
     "ix_run_events_run_id",
@@ -40,6 +41,7 @@ const INDEXES: [&str; 14] = [
     "ix_runs_queue_deadline",
     "ix_runs_task_id",
     "ix_runs_worker_id",
+    "ix_worker_health_worker_at",
     "ix_worker_tags_tag",
     "ux_agent_configs_name",
     "ux_llm_providers_active_name",

@@ -100,6 +100,7 @@ impl Application {
                 builtin_worker: config.builtin_worker,
                 builtin_slots: config.builtin_slots(),
                 outbound,
+                data_dir: config.data_dir.clone(),
             },
         )
         .await?;

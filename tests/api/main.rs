@@ -36,5 +36,6 @@ mod security_headers;
 mod tags;
 mod tasks;
 mod validator;
+mod worker_health;
 mod workers;
 mod ws;

@@ -1,5 +1,5 @@
 //! The Concurrency tab of the Workers section (groups with live counts, created and changed
-//! from the page) and the group picker on the agent form, against the real server with its
+//! from the page) and the group and tag pickers on the agent form, against the real server with its
 //! built-in worker and a provider fake that holds every call.
 
 use agentry_tests::fakes::{self, Behavior};
@@ -132,6 +132,11 @@ async fn the_concurrency_page_shows_live_counts_and_changes_limits() {
 async fn the_agent_form_puts_an_agent_in_a_concurrency_group() {
     let app = TestApp::spawn(Backend::Sqlite).await;
     let provider = app.ollama_provider("local").await;
+    for tag in ["gpu", "eu"] {
+        app.post("/api/tags", &json!({"name": tag}))
+            .await
+            .assert_status(201);
+    }
     let group = app
         .post(
             "/api/concurrency-groups",
@@ -155,10 +160,24 @@ async fn the_agent_form_puts_an_agent_in_a_concurrency_group() {
     browser
         .select("#agent-concurrency-group", &group.to_string())
         .await;
+    // Required tags picked from the tags that exist: a second click takes one back out.
+    for tag in ["gpu", "eu", "eu"] {
+        browser
+            .click(&format!("[data-testid=tag-pick][data-tag={tag}]"))
+            .await;
+    }
+    browser
+        .wait_attr(
+            "[data-testid=tag-pick][data-tag=gpu]",
+            "aria-pressed",
+            "true",
+        )
+        .await;
     browser.click("#agent-save").await;
     browser.wait_gone("#agent-form").await;
     let agents = app.get("/api/agents").await.json();
     assert_eq!(agents["items"][0]["concurrency_group_id"], json!(group));
+    assert_eq!(agents["items"][0]["required_tags"], json!(["gpu"]));
 
     // Editing it shows the group, and "none" takes it out.
     let card = "[data-testid=agent-card][data-agent-name=\"limited\"]";

@@ -29,7 +29,11 @@ async fn a_provider_is_created_with_the_keyboard_only() {
     browser.wait_focused("provider-base-url").await;
     browser.type_text("http://127.0.0.1:11434").await;
     browser.press_key("Tab").await;
+    browser.wait_focused("provider-credential-location").await;
+    browser.press_key("Tab").await;
     browser.wait_focused("provider-api-key").await;
+    browser.press_key("Tab").await;
+    browser.wait_focused("provider-credential-workers").await;
     browser.press_key("Tab").await;
     browser.wait_focused("provider-save").await;
     browser.press_key("Enter").await;

@@ -305,3 +305,66 @@ async fn a_run_no_worker_can_take_says_why_and_starts_once_a_worker_gets_the_tag
     browser.wait_gone("[data-testid=run-waiting-reason]").await;
     browser.close().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_workers_page_shows_its_health_keys_and_runs_with_links() {
+    let openai = fakes::openai::start().await;
+    openai.set_default_reply(Reply::Text(VALID.to_owned()));
+    let app = TestApp::spawn_with(Backend::Sqlite, |c| {
+        c.queue.heartbeat = std::time::Duration::from_millis(500);
+    })
+    .await;
+    let provider = json!({"name": "o", "kind": "openai", "base_url": openai.url("/v1"),
+        "api_key": fakes::openai::KEY});
+    let url = app.runnable(&provider, "gpt-4o-mini", json!({})).await;
+    let done = app
+        .post(&url, &json!({"input": {"text": "great"}}))
+        .await
+        .json();
+    assert_eq!(done["status"], "succeeded");
+    let run_id = done["id"].as_str().unwrap().to_owned();
+
+    let browser = Browser::launch().await;
+    open(&browser, &app, "/workers").await;
+    browser
+        .click(&format!(
+            "{} [data-testid=worker-detail-link]",
+            card("built-in")
+        ))
+        .await;
+    browser
+        .wait_text("[data-testid=worker-name]", Text::Equals("built-in"))
+        .await;
+    browser
+        .wait_attr(
+            "[data-testid=worker-page] [data-testid=worker-status]",
+            "data-status",
+            "online",
+        )
+        .await;
+    // The built-in worker's health arrives with its heartbeats, live.
+    browser
+        .wait_text("[data-testid=health-disk]", Text::Contains(" free of "))
+        .await;
+    browser
+        .wait_text("[data-testid=health-memory]", Text::Contains("%"))
+        .await;
+    browser.wait_for("[data-testid=health-history]").await;
+    // Its runs, each linking to the run.
+    let row = format!("[data-testid=worker-recent-runs] [data-run=\"{run_id}\"]");
+    browser.wait_for(&row).await;
+    browser
+        .click(&format!("{row} [data-testid=worker-run-link]"))
+        .await;
+    let path = browser
+        .eval("window.location.pathname + window.location.search")
+        .await;
+    assert!(
+        path.as_str()
+            .unwrap_or("")
+            .contains(&format!("run={run_id}")),
+        "{path}"
+    );
+    assert_not_reloaded(&browser).await;
+    browser.close().await;
+}

@@ -8,6 +8,7 @@ use contracts::{
     CreateProvider, CreateRun, CreateTag, CreateTask, CreateWorkerToken, CreatedWorkerToken,
     FieldError, Page, Pool, Problem, ProblemCode, Provider, Run, RunEvent, RunQuery, SetWorkerTags,
     Tag, Task, TaskSummary, UpdateAgent, UpdateProvider, UpdateTask, UpdateWorker, Worker,
+    WorkerDetail,
 };
 use gloo_net::http::{Request, RequestBuilder, Response};
 use leptos::prelude::*;
@@ -344,6 +345,10 @@ pub async fn retry_run(id: Uuid) -> Result<Run, ApiError> {
 
 pub async fn list_workers() -> Result<Vec<Worker>, ApiError> {
     json(get("/api/workers"), None).await
+}
+
+pub async fn get_worker(id: Uuid) -> Result<WorkerDetail, ApiError> {
+    json(get(&format!("/api/workers/{id}")), None).await
 }
 
 pub async fn update_worker(id: Uuid, input: &UpdateWorker) -> Result<Worker, ApiError> {

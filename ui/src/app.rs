@@ -7,7 +7,8 @@ use leptos::prelude::*;
 use crate::components::PoolStatus;
 use crate::components::{Banner, ErrorBanner, TokenDialog};
 use crate::pages::{
-    AgentsPage, AllRunsPage, ConcurrencyPage, PlaygroundPage, ProvidersPage, TasksPage, WorkersPage,
+    AgentsPage, AllRunsPage, ConcurrencyPage, PlaygroundPage, ProvidersPage, TasksPage, WorkerPage,
+    WorkersPage,
 };
 use crate::router::{Page, Route, link, use_route};
 use crate::ws::{self, Status};
@@ -20,7 +21,7 @@ fn label(route: Route) -> &'static str {
         Route::Agents | Route::Playground { .. } => "Agents",
         Route::Tasks => "Tasks",
         Route::Providers => "Providers",
-        Route::Workers => "Workers",
+        Route::Workers | Route::Worker(_) => "Workers",
         Route::Concurrency => "Concurrency",
         Route::Runs => "Runs",
     }
@@ -32,7 +33,7 @@ fn tab_id(route: Route) -> &'static str {
         Route::Agents | Route::Playground { .. } => "tab-agents",
         Route::Tasks => "tab-tasks",
         Route::Providers => "tab-providers",
-        Route::Workers => "tab-workers",
+        Route::Workers | Route::Worker(_) => "tab-workers",
         Route::Concurrency => "tab-concurrency",
         Route::Runs => "tab-runs",
     }
@@ -159,6 +160,7 @@ pub fn App() -> impl IntoView {
                 Page::Providers => view! { <ProvidersPage /> }.into_any(),
                 Page::Workers => view! { <WorkersPage /> }.into_any(),
                 Page::Concurrency => view! { <ConcurrencyPage /> }.into_any(),
+                Page::Worker(id) => view! { <WorkerPage id=id /> }.into_any(),
                 Page::Runs => view! { <AllRunsPage /> }.into_any(),
                 Page::Playground(agent) => view! { <PlaygroundPage agent_id=agent /> }.into_any(),
             }}

@@ -15,6 +15,8 @@ pub enum Route {
     Workers,
     /// `/workers/concurrency`: concurrency groups with their live counts.
     Concurrency,
+    /// `/workers/{id}`: one worker's health, tags, keys held and runs.
+    Worker(Uuid),
     /// `/runs`: every run across agents.
     Runs,
     /// `/agents/{agent}/run?task=…&run=…`: run a task with an agent, see a run and the
@@ -35,6 +37,7 @@ pub enum Page {
     Providers,
     Workers,
     Concurrency,
+    Worker(Uuid),
     Runs,
     Playground(Uuid),
 }
@@ -52,6 +55,7 @@ impl Route {
             Self::Providers => "/providers".to_owned(),
             Self::Workers => "/workers".to_owned(),
             Self::Concurrency => "/workers/concurrency".to_owned(),
+            Self::Worker(id) => format!("/workers/{id}"),
             Self::Runs => "/runs".to_owned(),
             Self::Playground { agent, task, run } => {
                 let mut query = Vec::new();
@@ -75,7 +79,7 @@ impl Route {
     /// Providers tabs), Workers or Runs.
     pub fn section(self) -> Self {
         match self {
-            Self::Workers | Self::Concurrency => Self::Workers,
+            Self::Workers | Self::Concurrency | Self::Worker(_) => Self::Workers,
             Self::Runs => Self::Runs,
             _ => Self::Agents,
         }
@@ -85,6 +89,7 @@ impl Route {
     pub fn tab(self) -> Self {
         match self {
             Self::Playground { .. } => Self::Agents,
+            Self::Worker(_) => Self::Workers,
             other => other,
         }
     }
@@ -96,6 +101,7 @@ impl Route {
             Self::Providers => Page::Providers,
             Self::Workers => Page::Workers,
             Self::Concurrency => Page::Concurrency,
+            Self::Worker(id) => Page::Worker(id),
             Self::Runs => Page::Runs,
             Self::Playground { agent, .. } => Page::Playground(agent),
         }
@@ -111,6 +117,9 @@ impl Route {
             "/workers/concurrency" => return Some(Self::Concurrency),
             "/runs" => return Some(Self::Runs),
             _ => {}
+        }
+        if let Some(id) = path.trim_end_matches('/').strip_prefix("/workers/") {
+            return Uuid::parse_str(id).ok().map(Self::Worker);
         }
         let agent = path
             .trim_end_matches('/')

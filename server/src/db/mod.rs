@@ -6,6 +6,7 @@ pub mod assignments;
 pub mod checkpoint;
 pub mod concurrency;
 pub mod connect;
+pub mod health;
 pub mod providers;
 pub mod queue;
 pub mod runs;

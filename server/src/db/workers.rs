@@ -24,6 +24,9 @@ pub struct Model {
     pub last_seen_at: Option<DateTimeUtc>,
     /// Providers (names) whose keys it reports holding, a JSON array; never a key.
     pub credentials: String,
+    /// Its latest health report (`contracts::WorkerHealth` as JSON), and when it arrived.
+    pub health: Option<String>,
+    pub health_at: Option<DateTimeUtc>,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
 }
@@ -63,6 +66,8 @@ fn new_row(
         address: None,
         last_seen_at: None,
         credentials: "[]".to_owned(),
+        health: None,
+        health_at: None,
         created_at: now,
         updated_at: now,
     }
@@ -100,6 +105,11 @@ pub async fn insert_remote(
 }
 
 impl Model {
+    /// Its latest health report.
+    pub fn health(&self) -> Option<contracts::WorkerHealth> {
+        serde_json::from_str(self.health.as_deref()?).ok()
+    }
+
     /// The providers whose keys it reports holding, sorted.
     pub fn credentials(&self) -> Vec<String> {
         serde_json::from_str(&self.credentials).unwrap_or_default()

@@ -226,6 +226,7 @@ impl Workers {
                 .iter()
                 .map(runs::run::Model::to_contract)
                 .collect::<Result<_, _>>()?,
+            health_history: crate::db::health::history(&self.db, id).await?,
         })
     }
 
@@ -429,7 +430,7 @@ fn status(row: &workers::Model, live: Option<&Live>) -> WorkerStatus {
     match live {
         _ if !row.enabled => WorkerStatus::Disabled,
         None => WorkerStatus::Offline,
-        Some(live) if live.unhealthy => WorkerStatus::Unhealthy,
+        Some(live) if live.unhealthy || live.disk_full => WorkerStatus::Unhealthy,
         Some(_) => WorkerStatus::Online,
     }
 }
@@ -454,6 +455,23 @@ fn view(row: &workers::Model, live: Option<&Live>, tags: Vec<String>) -> Worker 
         current_runs: current,
         tags,
         credentials: row.credentials(),
+        health: row.health(),
+        health_at: row.health_at,
+        unhealthy_reason: live.and_then(|l| {
+            if l.disk_full {
+                Some(format!(
+                    "its disk is full (less than {} MiB free)",
+                    crate::services::runs::MIN_FREE_DISK_BYTES / (1024 * 1024)
+                ))
+            } else if l.unhealthy {
+                Some(
+                    "it stopped accepting assignments; it gets work again once it accepts one"
+                        .to_owned(),
+                )
+            } else {
+                None
+            }
+        }),
         last_seen_at: row.last_seen_at,
         created_at: row.created_at,
     }

@@ -140,6 +140,7 @@ pub async fn run(
         WorkerSettings {
             slots,
             build: env!("CARGO_PKG_VERSION").to_owned(),
+            data_dir: config.data_dir.clone(),
         },
         Runnables::new(client).with_credentials(store),
         background.clone(),

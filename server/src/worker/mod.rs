@@ -13,6 +13,7 @@ pub mod command;
 pub mod credentials;
 mod execution;
 pub mod executor;
+pub mod health;
 pub mod runnable;
 pub mod transport;
 pub mod websocket;
@@ -63,6 +64,8 @@ pub struct WorkerSettings {
     pub slots: u32,
     /// Reported in `hello.build`.
     pub build: String,
+    /// Where it keeps its data: the disk whose free space it reports.
+    pub data_dir: std::path::PathBuf,
 }
 
 /// A worker, ready to run against a server.
@@ -104,6 +107,7 @@ impl Worker {
             executions: HashMap::new(),
             lease: Duration::from_secs(30),
             stopping: false,
+            health: health::HealthMeter::new(self.settings.data_dir.clone()),
         };
         state.run(connector, stop, inbox).await;
     }
@@ -166,6 +170,8 @@ struct State<'a> {
     lease: Duration,
     /// Asked to stop: new offers are declined, the loop ends when nothing is held.
     stopping: bool,
+    /// Measures what each heartbeat reports.
+    health: health::HealthMeter,
 }
 
 impl State<'_> {
@@ -337,6 +343,10 @@ impl State<'_> {
             ServerMessage::Ping { nonce } => {
                 if let Some(open) = session.as_ref() {
                     send(&open.link, WorkerMessage::Pong { nonce }).await.ok();
+                    let health = self.health.sample();
+                    send(&open.link, WorkerMessage::Health { health })
+                        .await
+                        .ok();
                 }
             }
             ServerMessage::Draining => {

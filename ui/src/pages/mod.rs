@@ -7,6 +7,7 @@ mod providers;
 mod runs;
 mod tags;
 mod tasks;
+mod worker;
 mod workers;
 
 pub use agents::AgentsPage;
@@ -15,6 +16,7 @@ pub use playground::PlaygroundPage;
 pub use providers::ProvidersPage;
 pub use runs::AllRunsPage;
 pub use tasks::TasksPage;
+pub use worker::WorkerPage;
 pub use workers::WorkersPage;
 
 use contracts::FieldError;

@@ -12,6 +12,7 @@ use crate::api;
 use crate::components::{Banner, ConfirmDelete, EmptyState, Loading};
 use crate::pages::comma_list;
 use crate::pages::tags::TagManager;
+use crate::router::{Route, link, use_router};
 use crate::ws;
 
 #[component]
@@ -77,7 +78,7 @@ pub fn WorkersPage() -> impl IntoView {
     }
 }
 
-fn status_label(status: WorkerStatus) -> &'static str {
+pub(super) fn status_label(status: WorkerStatus) -> &'static str {
     match status {
         WorkerStatus::Online => "online",
         WorkerStatus::Unhealthy => "unhealthy",
@@ -93,6 +94,7 @@ fn WorkerCard(
     on_change: impl Fn() + Copy + Send + Sync + 'static,
 ) -> impl IntoView {
     let banner = Banner::get();
+    let route = use_router();
     let id: Uuid = initial.id;
     let name = initial.name.clone();
     let builtin = initial.builtin;
@@ -195,7 +197,15 @@ fn WorkerCard(
     view! {
         <article class="card" data-testid="worker-card" data-worker=name.clone()>
             <header class="card-head">
-                <h3>{name.clone()}</h3>
+                <h3>
+                    <a
+                        href=Route::Worker(id).path()
+                        data-testid="worker-detail-link"
+                        on:click=link(route, Route::Worker(id))
+                    >
+                        {name.clone()}
+                    </a>
+                </h3>
                 <span
                     class=move || format!("badge badge-worker-{}", status())
                     data-testid="worker-status"

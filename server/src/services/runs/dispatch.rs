@@ -40,6 +40,8 @@ pub(super) struct Member {
     pub missed_acks: u32,
     /// Too many missed acks: it only gets a probe now and then until it accepts one.
     pub unhealthy: bool,
+    /// Its last health report said its disk is full: no work at all until one does not.
+    pub disk_full: bool,
     pub last_probe: Option<Instant>,
     /// Cancelled to end the session (the worker was replaced by a newer session of its own).
     pub close: CancellationToken,
@@ -93,7 +95,7 @@ impl Fleet {
         let mut candidates: Vec<(&Uuid, &mut Member)> = self
             .members
             .iter_mut()
-            .filter(|(id, _)| !skip.contains(*id))
+            .filter(|(id, m)| !skip.contains(*id) && !m.disk_full)
             .filter(|(_, m)| {
                 let probe_due = m.runs.is_empty()
                     && m.last_probe

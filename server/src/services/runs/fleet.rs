@@ -20,7 +20,10 @@ use crate::worker::transport::ServerLink;
 pub struct Live {
     pub slots: u32,
     pub runs: Vec<Uuid>,
+    /// It stopped accepting assignments.
     pub unhealthy: bool,
+    /// Its last health report said its disk is full (it gets no work until one does not).
+    pub disk_full: bool,
 }
 
 impl Runs {
@@ -36,6 +39,7 @@ impl Runs {
                     slots: m.slots,
                     runs: m.runs.iter().copied().collect(),
                     unhealthy: m.unhealthy,
+                    disk_full: m.disk_full,
                 };
                 (*id, live)
             })

@@ -56,6 +56,7 @@ pub use crate::worker::MAX_TRANSIENT_RETRIES;
 use dispatch::Fleet;
 pub use fleet::Live;
 pub use probes::WorkerProbe;
+pub use session::MIN_FREE_DISK_BYTES;
 
 /// Error of unfinished runs stored before the queue existed: no worker can execute them.
 const INTERRUPTED: &str = "interrupted: the server stopped while the run was in progress";
@@ -104,6 +105,8 @@ pub struct RunsConfig {
     pub builtin_slots: u32,
     /// The outbound client the built-in worker calls providers through.
     pub outbound: GuardedClient,
+    /// The server's data directory: the disk the built-in worker reports on.
+    pub data_dir: std::path::PathBuf,
 }
 
 struct Inner {
@@ -137,6 +140,7 @@ struct Inner {
     builtin: Mutex<Option<Arc<Worker>>>,
     /// The outbound client the built-in worker calls providers through.
     outbound: GuardedClient,
+    data_dir: std::path::PathBuf,
     /// Workers whose connection or health changed (topic `workers`).
     changes_tx: mpsc::UnboundedSender<Uuid>,
     changes_rx: Mutex<Option<mpsc::UnboundedReceiver<Uuid>>>,
@@ -203,6 +207,7 @@ impl Runs {
                 recent: Mutex::new(HashMap::new()),
                 builtin: Mutex::new(None),
                 outbound: config.outbound.clone(),
+                data_dir: config.data_dir.clone(),
                 changes_tx,
                 changes_rx: Mutex::new(Some(changes_rx)),
                 pool_dirty: AtomicBool::new(true),
@@ -232,6 +237,7 @@ impl Runs {
             WorkerSettings {
                 slots,
                 build: env!("CARGO_PKG_VERSION").to_owned(),
+                data_dir: inner.data_dir.clone(),
             },
             crate::worker::runnable::Runnables::new(outbound),
             inner.background.clone(),

@@ -106,6 +106,31 @@ pub(super) async fn serve(
     tracing::info!(worker.id = %worker_id, "worker disconnected");
 }
 
+/// A disk with less free space than this is full: a worker that reports it gets no work.
+pub const MIN_FREE_DISK_BYTES: u64 = 100 * 1024 * 1024;
+
+/// Whether a report says the disk is full.
+pub fn disk_full(health: &contracts::WorkerHealth) -> bool {
+    health
+        .disk_free_bytes
+        .is_some_and(|free| free < MIN_FREE_DISK_BYTES)
+}
+
+/// A report with values out of range (or not numbers) dropped.
+fn plausible(mut health: contracts::WorkerHealth) -> contracts::WorkerHealth {
+    let percent = |v: Option<f32>| v.filter(|v| v.is_finite() && (0.0..=100.0).contains(v));
+    health.cpu_percent = percent(health.cpu_percent);
+    health.memory_percent = percent(health.memory_percent);
+    health.load_1m = health.load_1m.filter(|v| v.is_finite() && *v >= 0.0);
+    if let (Some(free), Some(total)) = (health.disk_free_bytes, health.disk_total_bytes)
+        && free > total
+    {
+        health.disk_free_bytes = None;
+        health.disk_total_bytes = None;
+    }
+    health
+}
+
 /// Most providers a worker may report holding keys for, and the longest name.
 const MAX_CREDENTIALS: usize = 256;
 const MAX_CREDENTIAL_NAME: usize = 100;
@@ -185,6 +210,7 @@ async fn open(
             runs: held,
             missed_acks: 0,
             unhealthy: false,
+            disk_full: false,
             last_probe: None,
             close: close.clone(),
             facts,
@@ -311,7 +337,36 @@ impl Session {
                 self.credentials_changed(inner, &providers).await;
             }
             WorkerMessage::Probed { probe_id, outcome } => inner.probed(probe_id, outcome),
+            WorkerMessage::Health { health } => self.health(inner, health).await,
         }
+    }
+
+    /// Stores a health report; a full disk takes the worker out of dispatch until a report
+    /// says otherwise.
+    async fn health(&self, inner: &Inner, health: contracts::WorkerHealth) {
+        let health = plausible(health);
+        if let Err(err) = crate::db::health::record(&inner.db, self.worker_id, &health, now()).await
+        {
+            tracing::warn!(error = %err, "worker health not stored");
+        }
+        let full = disk_full(&health);
+        let changed = inner
+            .fleet
+            .lock()
+            .members
+            .get_mut(&self.worker_id)
+            .filter(|m| m.session == self.number)
+            .is_some_and(|m| std::mem::replace(&mut m.disk_full, full) != full);
+        if changed {
+            if full {
+                tracing::warn!(worker.id = %self.worker_id, free = ?health.disk_free_bytes,
+                    "worker disk full: it gets no work");
+            } else {
+                tracing::info!(worker.id = %self.worker_id, "worker disk has room again");
+                inner.wake.notify_one();
+            }
+        }
+        inner.worker_changed(self.worker_id);
     }
 
     /// The worker now holds keys for these providers: routing follows at once.

@@ -79,6 +79,47 @@ pub(super) fn AgentForm(
             .map_or(defaults::QUEUE_TIMEOUT_SECS, |a| a.queue_timeout_secs)
             .to_string(),
     );
+    // The tags that exist, to pick required tags from.
+    let tag_names = RwSignal::new(Vec::<String>::new());
+    spawn_local(async move {
+        if let Ok(list) = api::list_tags().await {
+            tag_names.set(list.into_iter().map(|t| t.name).collect());
+        }
+    });
+    let toggle_tag = move |tag: String| {
+        let mut chosen = comma_list(&required_tags.get_untracked());
+        match chosen.iter().position(|t| *t == tag) {
+            Some(at) => {
+                chosen.remove(at);
+            }
+            None => chosen.push(tag),
+        }
+        required_tags.set(chosen.join(", "));
+    };
+    let tag_picker = move || {
+        let chosen = comma_list(&required_tags.get());
+        tag_names
+            .get()
+            .into_iter()
+            .map(|tag| {
+                let on = chosen.contains(&tag);
+                let name = tag.clone();
+                let data = tag.clone();
+                view! {
+                    <button
+                        type="button"
+                        class=if on { "tag tag-picked" } else { "tag" }
+                        aria-pressed=if on { "true" } else { "false" }
+                        data-testid="tag-pick"
+                        data-tag=data
+                        on:click=move |_| toggle_tag(name.clone())
+                    >
+                        {tag}
+                    </button>
+                }
+            })
+            .collect_view()
+    };
     let group_id = RwSignal::new(existing.as_ref().and_then(|a| a.concurrency_group_id));
     let groups = RwSignal::new(Vec::<ConcurrencyGroup>::new());
     spawn_local(async move {
@@ -295,7 +336,11 @@ pub(super) fn AgentForm(
             </div>
             <div class="field-row">
                 <TextField id="agent-workers" label="Run only on workers" value=workers errors=errors path="/workers" placeholder="any worker (names, comma-separated)" />
-                <TextField id="agent-required-tags" label="Required tags" value=required_tags errors=errors path="/required_tags" placeholder="none (tags, comma-separated; a worker needs all)" />
+                <TextField id="agent-required-tags" label="Required tags" value=required_tags errors=errors path="/required_tags" placeholder="none (tags, comma-separated; a worker needs all)">
+                    <div class="tag-picker" role="group" aria-label="Pick required tags" data-testid="tag-picker">
+                        {tag_picker}
+                    </div>
+                </TextField>
             </div>
             <div class="actions">
                 <button type="submit" id="agent-save" class="btn btn-primary" disabled=move || saving.get()>
