@@ -97,10 +97,26 @@ pub struct Hello {
     /// (`agentry worker credentials`); never the keys.
     #[serde(default)]
     pub credentials: Vec<String>,
+    /// What its own outbound policy lets it reach (absent: anything the server's would).
+    #[serde(default)]
+    pub outbound: Option<OutboundReach>,
     /// Leases it still holds from an earlier session (after a reconnect); the server takes
     /// back every other lease of this worker.
     #[serde(default)]
     pub leases: Vec<HeldLease>,
+}
+
+/// A worker's outbound policy, as its settings give it: runs of a provider on a local network
+/// go only to workers whose policy lets them reach it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OutboundReach {
+    /// Loopback and private networks are refused, except `allowlist`
+    /// (`--block-local-providers`).
+    pub block_local: bool,
+    /// `host[:port]` or CIDR entries reachable even so (`--provider-url-allowlist`).
+    #[serde(default)]
+    pub allowlist: Vec<String>,
 }
 
 /// A run a reconnecting worker is still executing, or whose result it still holds.

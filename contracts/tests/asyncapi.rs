@@ -6,7 +6,7 @@
 use std::collections::BTreeSet;
 
 use contracts::worker::{
-    HeldLease, Hello, Job, JobEvent, JobOutcome, JobProgress, JobResult, PROTOCOL,
+    HeldLease, Hello, Job, JobEvent, JobOutcome, JobProgress, JobResult, OutboundReach, PROTOCOL,
     PROTOCOL_VERSION, ProbeOutcome, ProviderEndpoint, ServerMessage, WorkerMessage,
 };
 use contracts::{ProviderKind, RunEventKind, RunSnapshot};
@@ -104,6 +104,10 @@ fn worker_samples() -> Vec<WorkerMessage> {
             slots: 4,
             capabilities: vec![],
             credentials: vec!["openai".into()],
+            outbound: Some(OutboundReach {
+                block_local: true,
+                allowlist: vec!["10.0.0.0/8".into()],
+            }),
             leases: vec![HeldLease { run_id, lease_id }],
         }),
         WorkerMessage::Credentials {

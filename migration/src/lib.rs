@@ -17,6 +17,7 @@ mod m20261204_000002_routing;
 mod m20261207_000001_concurrency_groups;
 mod m20261207_000002_worker_credentials;
 mod m20261207_000003_worker_health;
+mod m20261207_000004_worker_outbound;
 
 /// Every migration of the schema, oldest first.
 pub struct Migrator;
@@ -35,6 +36,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261207_000001_concurrency_groups::Migration),
             Box::new(m20261207_000002_worker_credentials::Migration),
             Box::new(m20261207_000003_worker_health::Migration),
+            Box::new(m20261207_000004_worker_outbound::Migration),
         ]
     }
 }

@@ -101,6 +101,10 @@ impl Application {
                 builtin_slots: config.builtin_slots(),
                 outbound,
                 data_dir: config.data_dir.clone(),
+                outbound_reach: contracts::worker::OutboundReach {
+                    block_local: config.block_local_providers,
+                    allowlist: config.provider_url_allowlist.clone(),
+                },
             },
         )
         .await?;

@@ -332,6 +332,7 @@ fn bystander(app: &TestApp, name: &str, slots: u32) -> (Uuid, Arc<Mutex<Vec<Serv
             capabilities: Vec::new(),
             // Claiming a key it does not hold widens nothing for a key the server keeps.
             credentials: vec!["kept".to_owned()],
+            outbound: None,
             leases: Vec::new(),
         };
         link.tx.send(WorkerMessage::Hello(hello)).await.unwrap();

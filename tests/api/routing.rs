@@ -252,4 +252,56 @@ async fn equal_workers_share_runs_one_at_a_time(backend: Backend) {
 db_tests!(
     runs_execute_only_on_workers_their_agent_routes_to,
     equal_workers_share_runs_one_at_a_time,
+    runs_of_a_local_provider_go_only_to_workers_that_may_reach_it,
 );
+
+/// A provider on a local network (the fake on 127.0.0.1) is reached only by workers whose own
+/// outbound policy allows local networks: a worker started with `--block-local-providers`
+/// gets none of its runs, and while it is the only one the run says why.
+async fn runs_of_a_local_provider_go_only_to_workers_that_may_reach_it(backend: Backend) {
+    let openai = fakes::openai::start().await;
+    openai.set_default_reply(Reply::Text(VALID.to_owned()));
+    let app = TestApp::spawn_with(backend, |c| c.builtin_worker = false).await;
+    let fixture = Fixture::new(&app, &openai).await;
+    let url = fixture.agent(&app, "anywhere", json!({})).await;
+    let strict_dir = tempfile::tempdir().unwrap();
+    let strict_token = app.worker_token().await;
+    let strict = WorkerProcess::spawn(
+        &app,
+        strict_dir.path(),
+        &[
+            "--token",
+            &strict_token,
+            "--name",
+            "strict",
+            "--block-local-providers",
+        ],
+    );
+    let shown = app.worker_status("strict", "online").await;
+    assert_eq!(shown["local_networks"], false, "{shown}");
+    let first = queued(&app, &url).await;
+    let id = first["id"].as_str().unwrap().to_owned();
+    let waiting = run_until(&app, &id, |r| !r["waiting_reason"].is_null()).await;
+    assert_eq!(
+        waiting["waiting_reason"],
+        "no worker may reach 127.0.0.1: their outbound policy refuses local networks"
+    );
+    let lan_dir = tempfile::tempdir().unwrap();
+    let lan_token = app.worker_token().await;
+    let _lan = WorkerProcess::spawn(
+        &app,
+        lan_dir.path(),
+        &["--token", &lan_token, "--name", "lan"],
+    );
+    let lan = app.worker_status("lan", "online").await;
+    assert_eq!(lan["local_networks"], true, "{lan}");
+    let mut ids = vec![id];
+    for _ in 0..3 {
+        ids.push(queued(&app, &url).await["id"].as_str().unwrap().to_owned());
+    }
+    for id in &ids {
+        let done = run_until(&app, id, |r| r["status"] == "succeeded").await;
+        assert_eq!(done["worker_id"], lan["id"], "{done}");
+    }
+    assert!(!strict.log().contains(&ids[0]), "{}", strict.log());
+}

@@ -39,6 +39,7 @@ async fn scripted(app: &TestApp, name: &str, slots: u32) -> (Uuid, WorkerLink) {
         slots,
         capabilities: Vec::new(),
         credentials: Vec::new(),
+        outbound: None,
         leases: Vec::new(),
     };
     link.tx.send(WorkerMessage::Hello(hello)).await.unwrap();
@@ -121,7 +122,12 @@ async fn a_worker_whose_disk_is_full_gets_no_work_until_it_has_room(backend: Bac
     let (full_id, mut full) = scripted(&app, "full", 8).await;
     let (_, mut roomy) = scripted(&app, "roomy", 1).await;
     full.tx.send(disk(10 * MIB)).await.unwrap();
-    let detail = worker_until(&app, full_id, |d| d["worker"]["status"] == "unhealthy").await;
+    // Status and report are read apart (the report may be stored a moment before the worker
+    // is marked): wait for both.
+    let detail = worker_until(&app, full_id, |d| {
+        d["worker"]["status"] == "unhealthy" && !d["worker"]["health"].is_null()
+    })
+    .await;
     let worker = &detail["worker"];
     assert!(
         worker["unhealthy_reason"]

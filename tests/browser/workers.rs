@@ -350,6 +350,12 @@ async fn a_workers_page_shows_its_health_keys_and_runs_with_links() {
         .wait_text("[data-testid=health-memory]", Text::Contains("%"))
         .await;
     browser.wait_for("[data-testid=health-history]").await;
+    browser
+        .wait_text(
+            "[data-testid=worker-local-networks]",
+            Text::Contains("reaches providers on loopback and private networks"),
+        )
+        .await;
     // Its runs, each linking to the run.
     let row = format!("[data-testid=worker-recent-runs] [data-run=\"{run_id}\"]");
     browser.wait_for(&row).await;

@@ -1,7 +1,7 @@
 //! The `workers` table: the built-in worker and every registered remote worker.
 
 use sea_orm::entity::prelude::*;
-use sea_orm::{ConnectionTrait, DbErr, QueryOrder};
+use sea_orm::{ConnectionTrait, DbErr, ExprTrait, QueryOrder};
 
 /// The name of the worker that runs inside the server.
 pub const BUILTIN_NAME: &str = "built-in";
@@ -27,6 +27,8 @@ pub struct Model {
     /// Its latest health report (`contracts::WorkerHealth` as JSON), and when it arrived.
     pub health: Option<String>,
     pub health_at: Option<DateTimeUtc>,
+    /// Its outbound policy as it reported it (`contracts::worker::OutboundReach` as JSON).
+    pub outbound: Option<String>,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
 }
@@ -68,6 +70,7 @@ fn new_row(
         credentials: "[]".to_owned(),
         health: None,
         health_at: None,
+        outbound: None,
         created_at: now,
         updated_at: now,
     }
@@ -110,6 +113,11 @@ impl Model {
         serde_json::from_str(self.health.as_deref()?).ok()
     }
 
+    /// Its outbound policy as it last reported it.
+    pub fn outbound(&self) -> Option<contracts::worker::OutboundReach> {
+        serde_json::from_str(self.outbound.as_deref()?).ok()
+    }
+
     /// The providers whose keys it reports holding, sorted.
     pub fn credentials(&self) -> Vec<String> {
         serde_json::from_str(&self.credentials).unwrap_or_default()
@@ -134,6 +142,28 @@ pub async fn set_credentials(
         .col_expr(Column::Credentials, Expr::value(stored.clone()))
         .filter(Column::Id.eq(id))
         .filter(Column::Credentials.ne(stored))
+        .exec_with_returning(db)
+        .await?
+        .pop())
+}
+
+/// Records the outbound policy a worker reports; the row as stored when that changed it.
+pub async fn set_outbound(
+    db: &impl ConnectionTrait,
+    id: Uuid,
+    reach: Option<&contracts::worker::OutboundReach>,
+) -> Result<Option<Model>, DbErr> {
+    let stored = reach.and_then(|r| serde_json::to_string(r).ok());
+    let differs = match &stored {
+        Some(text) => Column::Outbound
+            .is_null()
+            .or(Column::Outbound.ne(text.clone())),
+        None => Column::Outbound.is_not_null(),
+    };
+    Ok(Entity::update_many()
+        .col_expr(Column::Outbound, Expr::value(stored))
+        .filter(Column::Id.eq(id))
+        .filter(differs)
         .exec_with_returning(db)
         .await?
         .pop())

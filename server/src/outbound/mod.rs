@@ -14,7 +14,9 @@ use std::time::Duration;
 
 use url::Url;
 
-pub use policy::{BlockReason, Blocked, OutboundPolicy, PolicyError, RESOLVE_TIMEOUT};
+pub use policy::{
+    BlockReason, Blocked, OutboundPolicy, PolicyError, RESOLVE_TIMEOUT, is_local_url,
+};
 
 /// Sent on every outbound request.
 pub const USER_AGENT: &str = concat!("agentry/", env!("CARGO_PKG_VERSION"));

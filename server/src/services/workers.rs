@@ -455,6 +455,7 @@ fn view(row: &workers::Model, live: Option<&Live>, tags: Vec<String>) -> Worker 
         current_runs: current,
         tags,
         credentials: row.credentials(),
+        local_networks: row.outbound().map(|reach| !reach.block_local),
         health: row.health(),
         health_at: row.health_at,
         unhealthy_reason: live.and_then(|l| {

@@ -130,7 +130,15 @@ pub async fn run(
     );
     let client = GuardedClient::new(policy, PROVIDER_TIMEOUTS)
         .context("cannot build the outbound HTTP client")?;
-    let identity = identity(config, &args, &server, &client).await?;
+    // The server is reached whatever the provider policy says: a worker that refuses local
+    // providers still registers with a server on its own network (metadata and link-local
+    // addresses stay refused).
+    let to_server = GuardedClient::new(
+        Arc::new(OutboundPolicy::new(false, &[]).context("outbound policy")?),
+        PROVIDER_TIMEOUTS,
+    )
+    .context("cannot build the outbound HTTP client")?;
+    let identity = identity(config, &args, &server, &to_server).await?;
     let store = Arc::new(CredentialStore::open(&config.data_dir)?);
     tracing::info!(worker.id = %identity.worker_id, worker.name = %identity.name,
         server = %server, credentials = store.names().len(), "worker starting");
@@ -141,6 +149,10 @@ pub async fn run(
             slots,
             build: env!("CARGO_PKG_VERSION").to_owned(),
             data_dir: config.data_dir.clone(),
+            outbound: contracts::worker::OutboundReach {
+                block_local: config.block_local_providers,
+                allowlist: config.provider_url_allowlist.clone(),
+            },
         },
         Runnables::new(client).with_credentials(store),
         background.clone(),

@@ -66,6 +66,8 @@ pub struct WorkerSettings {
     pub build: String,
     /// Where it keeps its data: the disk whose free space it reports.
     pub data_dir: std::path::PathBuf,
+    /// Its outbound policy, reported in `hello` for routing.
+    pub outbound: contracts::worker::OutboundReach,
 }
 
 /// A worker, ready to run against a server.
@@ -263,6 +265,7 @@ impl State<'_> {
             slots: self.worker.settings.slots,
             capabilities: Vec::new(),
             credentials: self.worker.runnables.credential_names(),
+            outbound: Some(self.worker.settings.outbound.clone()),
             leases: self
                 .executions
                 .iter()

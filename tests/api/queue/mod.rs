@@ -164,6 +164,7 @@ fn hello(slots: u32) -> Hello {
         slots,
         capabilities: Vec::new(),
         credentials: Vec::new(),
+        outbound: None,
         leases: Vec::new(),
     }
 }

@@ -115,6 +115,12 @@ fn Detail(detail: WorkerDetail, route: RwSignal<Route>) -> impl IntoView {
                         <dt>"Tags"</dt><dd data-testid="worker-tags">{list(&worker.tags)}</dd>
                         <dt>"Keys held"</dt><dd data-testid="worker-credentials">{list(&worker.credentials)}</dd>
                         <dt>"Serves"</dt><dd>{kinds}</dd>
+                        <dt>"Local networks"</dt>
+                        <dd data-testid="worker-local-networks">{match worker.local_networks {
+                            Some(true) => "reaches providers on loopback and private networks",
+                            Some(false) => "refused, except its allow-list",
+                            None => "—",
+                        }}</dd>
                     </dl>
                 </article>
             </div>

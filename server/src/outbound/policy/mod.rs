@@ -86,6 +86,15 @@ pub struct PolicyError {
 }
 
 impl OutboundPolicy {
+    /// The policy a worker reported. One with an allow-list entry this build cannot read
+    /// is taken to refuse local networks without exceptions (the safe reading).
+    pub fn of_reach(reach: &contracts::worker::OutboundReach) -> OutboundPolicy {
+        OutboundPolicy::new(reach.block_local, &reach.allowlist).unwrap_or(OutboundPolicy {
+            block_local: true,
+            allow: AllowList::default(),
+        })
+    }
+
     /// `allowlist` entries are `host`, `host:port`, `[ipv6]:port`, an IP address, or a CIDR
     /// such as `10.0.0.0/8`. Blank entries are ignored (a trailing comma in the variable).
     pub fn new(block_local: bool, allowlist: &[String]) -> Result<OutboundPolicy, PolicyError> {
@@ -250,6 +259,17 @@ impl OutboundPolicy {
             }
         }
     }
+}
+
+/// Whether a URL's host is on a loopback or private network by the URL alone (an IP literal
+/// or `localhost`): a worker reaches it only if its own policy allows local networks (or
+/// lists it).
+pub fn is_local_url(url: &Url) -> bool {
+    let strict = OutboundPolicy {
+        block_local: true,
+        allow: AllowList::default(),
+    };
+    matches!(strict.check_url(url), Err(blocked) if blocked.reason() == BlockReason::LocalNetwork)
 }
 
 const BLOCKED_SUFFIX: &str = "and AGENTRY_BLOCK_LOCAL_PROVIDERS is set \

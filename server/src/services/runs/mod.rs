@@ -107,6 +107,8 @@ pub struct RunsConfig {
     pub outbound: GuardedClient,
     /// The server's data directory: the disk the built-in worker reports on.
     pub data_dir: std::path::PathBuf,
+    /// The server's outbound policy, which the built-in worker's calls go through.
+    pub outbound_reach: contracts::worker::OutboundReach,
 }
 
 struct Inner {
@@ -141,6 +143,7 @@ struct Inner {
     /// The outbound client the built-in worker calls providers through.
     outbound: GuardedClient,
     data_dir: std::path::PathBuf,
+    outbound_reach: contracts::worker::OutboundReach,
     /// Workers whose connection or health changed (topic `workers`).
     changes_tx: mpsc::UnboundedSender<Uuid>,
     changes_rx: Mutex<Option<mpsc::UnboundedReceiver<Uuid>>>,
@@ -208,6 +211,7 @@ impl Runs {
                 builtin: Mutex::new(None),
                 outbound: config.outbound.clone(),
                 data_dir: config.data_dir.clone(),
+                outbound_reach: config.outbound_reach.clone(),
                 changes_tx,
                 changes_rx: Mutex::new(Some(changes_rx)),
                 pool_dirty: AtomicBool::new(true),
@@ -238,6 +242,7 @@ impl Runs {
                 slots,
                 build: env!("CARGO_PKG_VERSION").to_owned(),
                 data_dir: inner.data_dir.clone(),
+                outbound: inner.outbound_reach.clone(),
             },
             crate::worker::runnable::Runnables::new(outbound),
             inner.background.clone(),

@@ -40,7 +40,9 @@ impl Placement {
     /// Only routed runs get one: a run any worker may take and no worker at all is the
     /// pool's state (the header shows it), and fails with that reason.
     pub fn waiting_reason(&self, route: &Route) -> Option<String> {
-        if route.is_any() {
+        // Reaching a local provider is a rule of every run of it; with no worker registered at
+        // all that is the pool's state, as for a run any worker may take.
+        if route.is_any() || (route.only_reach() && self.registered.is_empty()) {
             return None;
         }
         route.unroutable(self.registered.values())
@@ -67,6 +69,7 @@ pub(super) async fn facts_of(inner: &Inner, row: workers::Model) -> Result<Facts
             .into_iter()
             .collect(),
         credentials: row.credentials().into_iter().collect(),
+        reach: row.outbound(),
         name: row.name,
     })
 }
@@ -83,6 +86,7 @@ impl Inner {
             .map(|row| {
                 let facts = Facts {
                     credentials: row.credentials().into_iter().collect(),
+                    reach: row.outbound(),
                     name: row.name,
                     tags: tags
                         .remove(&row.id)

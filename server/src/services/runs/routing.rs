@@ -11,7 +11,10 @@
 
 use std::collections::BTreeSet;
 
+use contracts::worker::OutboundReach;
 use serde::{Deserialize, Serialize};
+
+use crate::outbound::OutboundPolicy;
 
 /// A run's routing rules. Empty sets mean "any worker".
 #[derive(Debug, Clone, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -28,6 +31,10 @@ pub struct Route {
     /// The provider whose key the worker must hold itself (its key lives on workers).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub credential: Option<String>,
+    /// The provider's URL, when it is on a loopback or private network: the worker's own
+    /// outbound policy must let it reach it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub endpoint: Option<String>,
 }
 
 /// What the server knows of a worker, for routing.
@@ -37,6 +44,8 @@ pub struct Facts {
     pub tags: BTreeSet<String>,
     /// Providers whose keys it reports holding.
     pub credentials: BTreeSet<String>,
+    /// Its outbound policy as it reported it (`None`: it did not say; not held against it).
+    pub reach: Option<OutboundReach>,
 }
 
 impl Route {
@@ -57,8 +66,21 @@ impl Route {
         self
     }
 
+    /// The provider's URL, to be reached under each worker's own policy (only for a URL on a
+    /// loopback or private network: any worker reaches a public one).
+    #[must_use]
+    pub fn reaching(mut self, endpoint: Option<&str>) -> Route {
+        self.endpoint = endpoint.map(str::to_owned);
+        self
+    }
+
     /// Whether any worker may take the run (no rules).
     pub fn is_any(&self) -> bool {
+        self.only_reach() && self.endpoint.is_none()
+    }
+
+    /// Whether the route's only rule, if any, is reaching a local provider.
+    pub fn only_reach(&self) -> bool {
         self.workers.is_empty()
             && self.tags.is_empty()
             && self.key_workers.is_empty()
@@ -84,7 +106,19 @@ impl Route {
 
     /// Whether a worker with these facts may execute the run.
     pub fn admits(&self, worker: &Facts) -> bool {
-        self.named(worker) && self.tags.is_subset(&worker.tags) && self.holds_key(worker)
+        self.named(worker)
+            && self.tags.is_subset(&worker.tags)
+            && self.holds_key(worker)
+            && self.reachable(worker)
+    }
+
+    /// Whether the worker's own policy lets it reach the provider, when that is local.
+    fn reachable(&self, worker: &Facts) -> bool {
+        let (Some(endpoint), Some(reach)) = (&self.endpoint, &worker.reach) else {
+            return true;
+        };
+        url::Url::parse(endpoint)
+            .is_ok_and(|url| OutboundPolicy::of_reach(reach).check_url(&url).is_ok())
     }
 
     /// Whether the worker has one of the names the agent and the provider allow.
@@ -144,6 +178,24 @@ impl Route {
             ));
         }
         let named: Vec<&Facts> = named.into_iter().filter(|w| self.holds_key(w)).collect();
+        // Then reaching a local provider under each worker's own policy.
+        if let Some(endpoint) = &self.endpoint
+            && !named.iter().any(|w| self.reachable(w))
+        {
+            return Some(format!(
+                "no worker{} may reach {}: their outbound policy refuses local networks",
+                if self.only_reach() {
+                    ""
+                } else {
+                    " that may run it"
+                },
+                host(endpoint)
+            ));
+        }
+        let holders = named.len();
+        let named: Vec<&Facts> = named.into_iter().filter(|w| self.reachable(w)).collect();
+        // Reaching is worth saying only when it ruled a worker out.
+        let reach_mattered = named.len() < holders;
         // The names both the agent and the provider allow, for the reason.
         let allowed: BTreeSet<&String> =
             match (self.workers.is_empty(), self.key_workers.is_empty()) {
@@ -152,10 +204,15 @@ impl Route {
                 (true, false) => self.key_workers.iter().collect(),
                 (false, false) => self.workers.intersection(&self.key_workers).collect(),
             };
-        let among = match (allowed.is_empty(), &self.credential) {
-            (true, None) => "no worker".to_owned(),
-            (true, Some(provider)) => format!("no worker holding the key of provider {provider}"),
-            (false, _) => format!(
+        let among = match (allowed.is_empty(), &self.credential, &self.endpoint) {
+            (true, Some(provider), _) => {
+                format!("no worker holding the key of provider {provider}")
+            }
+            (true, None, Some(endpoint)) if reach_mattered => {
+                format!("no worker that may reach {}", host(endpoint))
+            }
+            (true, None, _) => "no worker".to_owned(),
+            (false, _, _) => format!(
                 "no worker named {}",
                 either(allowed.iter().map(|s| s.as_str()))
             ),
@@ -182,6 +239,14 @@ impl Route {
     }
 }
 
+/// The host of a URL, for reasons.
+fn host(endpoint: &str) -> String {
+    url::Url::parse(endpoint)
+        .ok()
+        .and_then(|u| u.host_str().map(str::to_owned))
+        .unwrap_or_else(|| endpoint.to_owned())
+}
+
 /// `a`, `a or b`, `a, b or c`.
 fn either<'a>(items: impl Iterator<Item = &'a str>) -> String {
     let items: Vec<&str> = items.collect();
@@ -202,12 +267,48 @@ mod tests {
     const NAMES: [&str; 5] = ["a", "b", "c", "d", "e"];
     const TAGS: [&str; 5] = ["gpu", "big", "eu", "us", "lan"];
     const PROVIDERS: [&str; 3] = ["openai", "local", "claude"];
+    /// Local provider URLs a run may have to reach.
+    const ENDPOINTS: [&str; 3] = [
+        "http://10.1.2.3:11434",
+        "http://192.168.1.5:8080/v1",
+        "http://localhost:11434",
+    ];
 
     fn facts(name: &str, tags: &[&str]) -> Facts {
         Facts {
             name: name.to_owned(),
             tags: tags.iter().map(|t| (*t).to_owned()).collect(),
             credentials: BTreeSet::new(),
+            reach: None,
+        }
+    }
+
+    /// The outbound policies a worker may report: none said, local networks allowed, refused,
+    /// refused except 10.0.0.0/8.
+    fn reach() -> impl Strategy<Value = Option<OutboundReach>> {
+        proptest::sample::select(&[0u8, 1, 2, 3][..]).prop_map(|which| match which {
+            0 => None,
+            1 => Some(OutboundReach::default()),
+            2 => Some(OutboundReach {
+                block_local: true,
+                allowlist: Vec::new(),
+            }),
+            _ => Some(OutboundReach {
+                block_local: true,
+                allowlist: vec!["10.0.0.0/8".to_owned()],
+            }),
+        })
+    }
+
+    /// Whether a worker with `reach` may call `endpoint`, said independently of the policy
+    /// code: only an allow-list of 10.0.0.0/8 lets a refusing worker reach 10.1.2.3.
+    fn may_reach(reach: Option<&OutboundReach>, endpoint: Option<&str>) -> bool {
+        match (reach, endpoint) {
+            (None, _) | (_, None) => true,
+            (Some(reach), Some(_)) if !reach.block_local => true,
+            (Some(reach), Some(endpoint)) => {
+                !reach.allowlist.is_empty() && endpoint == "http://10.1.2.3:11434"
+            }
         }
     }
 
@@ -239,13 +340,18 @@ mod tests {
 
     fn workers() -> impl Strategy<Value = Vec<Facts>> {
         vec(
-            (proptest::sample::select(&NAMES[..]), tags(), credentials()).prop_map(
-                |(name, tags, credentials)| Facts {
+            (
+                proptest::sample::select(&NAMES[..]),
+                tags(),
+                credentials(),
+                reach(),
+            )
+                .prop_map(|(name, tags, credentials, reach)| Facts {
                     name: name.to_owned(),
                     tags,
                     credentials,
-                },
-            ),
+                    reach,
+                }),
             0..5,
         )
     }
@@ -255,14 +361,16 @@ mod tests {
 
         /// A worker is admitted exactly when it has one of the agent's names (or none is
         /// asked for), one of the names the provider's key may go to (or none is set), every
-        /// tag, and the provider's key when that lives on workers; a run is unroutable
-        /// exactly when no worker is admitted; and the key gives the same rules back.
+        /// tag, the provider's key when that lives on workers, and an outbound policy that
+        /// reaches the provider when that is local; a run is unroutable exactly when no
+        /// worker is admitted; and the key gives the same rules back.
         #[test]
-        fn routing_obeys_names_or_tags_and_key_custody_and_credentials(
+        fn routing_obeys_names_or_tags_and_key_custody_credentials_and_reach(
             workers_rule in names(),
             tags_rule in tags(),
             key_workers in names(),
             credential in proptest::option::of(proptest::sample::select(&PROVIDERS[..])),
+            endpoint in proptest::option::of(proptest::sample::select(&ENDPOINTS[..])),
             fleet in workers(),
         ) {
             let route = Route {
@@ -270,15 +378,17 @@ mod tests {
                 tags: tags_rule.clone(),
                 key_workers: key_workers.clone(),
                 credential: credential.map(str::to_owned),
+                endpoint: endpoint.map(str::to_owned),
             };
             for worker in &fleet {
                 let by_name = workers_rule.is_empty() || workers_rule.iter().any(|n| *n == worker.name);
                 let by_key = key_workers.is_empty() || key_workers.iter().any(|n| *n == worker.name);
                 let by_tags = tags_rule.iter().all(|t| worker.tags.contains(t));
                 let holds = credential.is_none_or(|c| worker.credentials.iter().any(|h| h == c));
+                let reaches = may_reach(worker.reach.as_ref(), endpoint);
                 prop_assert_eq!(
                     route.admits(worker),
-                    by_name && by_key && by_tags && holds,
+                    by_name && by_key && by_tags && holds && reaches,
                     "{:?} {:?}", route, worker
                 );
             }
@@ -287,9 +397,57 @@ mod tests {
             prop_assert_eq!(Route::of_key(&route.key()), Some(route.clone()));
             prop_assert_eq!(
                 route.key().is_empty(),
-                workers_rule.is_empty() && tags_rule.is_empty() && key_workers.is_empty() && credential.is_none()
+                workers_rule.is_empty() && tags_rule.is_empty() && key_workers.is_empty()
+                    && credential.is_none() && endpoint.is_none()
             );
         }
+    }
+
+    #[test]
+    fn reasons_say_who_may_reach_a_local_provider() {
+        let mut strict = facts("strict", &["gpu"]);
+        strict.reach = Some(OutboundReach {
+            block_local: true,
+            allowlist: Vec::new(),
+        });
+        let mut lan = facts("lan", &[]);
+        lan.reach = Some(OutboundReach::default());
+        let local = |workers: &[&str], tags: &[&str]| {
+            route(workers, tags).reaching(Some("http://10.1.2.3:11434"))
+        };
+        assert_eq!(local(&[], &[]).unroutable([&strict, &lan]), None);
+        assert_eq!(
+            local(&[], &[]).unroutable([&strict]).as_deref(),
+            Some("no worker may reach 10.1.2.3: their outbound policy refuses local networks")
+        );
+        assert_eq!(
+            local(&["strict"], &[])
+                .unroutable([&strict, &lan])
+                .as_deref(),
+            Some(
+                "no worker that may run it may reach 10.1.2.3: their outbound policy refuses local networks"
+            )
+        );
+        assert_eq!(
+            local(&[], &["gpu"]).unroutable([&strict, &lan]).as_deref(),
+            Some("no worker that may reach 10.1.2.3 has tag gpu")
+        );
+        assert!(
+            local(&[], &[]).admits(&facts("silent", &[])),
+            "a worker that said nothing"
+        );
+        assert!(crate::outbound::is_local_url(
+            &url::Url::parse("http://localhost:1").unwrap()
+        ));
+        assert!(crate::outbound::is_local_url(
+            &url::Url::parse("http://[fd00::1]:1").unwrap()
+        ));
+        assert!(!crate::outbound::is_local_url(
+            &url::Url::parse("https://api.openai.com").unwrap()
+        ));
+        assert!(!crate::outbound::is_local_url(
+            &url::Url::parse("http://169.254.169.254").unwrap()
+        ));
     }
 
     #[test]

@@ -49,6 +49,14 @@ impl Key {
     }
 }
 
+/// The provider's URL when it is on a loopback or private network (which only workers whose
+/// own policy allows it may reach); `None` for a public one.
+fn local_endpoint(provider: &providers::Model) -> Option<&str> {
+    let raw = provider.base_url.as_deref()?;
+    let url = url::Url::parse(raw).ok()?;
+    crate::outbound::is_local_url(&url).then_some(raw)
+}
+
 /// Why an agent could not be made runnable.
 #[derive(Debug, thiserror::Error)]
 pub enum BuildError {
@@ -172,10 +180,12 @@ impl RunnableAgent {
             queue_timeout: Duration::from_secs(
                 u64::try_from(agent.queue_timeout_secs).unwrap_or(1).max(1),
             ),
-            route: super::routing::Route::new(&agent.workers(), &agent.tags()).with_provider(
-                &provider.key_workers(),
-                provider.key_on_workers().then_some(provider.name.as_str()),
-            ),
+            route: super::routing::Route::new(&agent.workers(), &agent.tags())
+                .with_provider(
+                    &provider.key_workers(),
+                    provider.key_on_workers().then_some(provider.name.as_str()),
+                )
+                .reaching(local_endpoint(provider)),
             concurrency_group: agent.concurrency_group_id,
             snapshot: RunSnapshot {
                 agent_id: agent.id,

@@ -53,8 +53,14 @@ pub(super) async fn serve(
     if let Err(reason) = reported_credentials(&hello.credentials) {
         return reject(&link, &reason).await;
     }
-    // The credentials it holds now, before its facts are read.
-    match workers::set_credentials(&inner.db, worker_id, &hello.credentials).await {
+    // The credentials it holds and what it may reach now, before its facts are read.
+    let reported = async {
+        let credentials =
+            workers::set_credentials(&inner.db, worker_id, &hello.credentials).await?;
+        let outbound = workers::set_outbound(&inner.db, worker_id, hello.outbound.as_ref()).await?;
+        Ok::<_, sea_orm::DbErr>(credentials.or(outbound))
+    };
+    match reported.await {
         Ok(Some(_)) => {
             if let Err(err) = inner.facts_changed(worker_id).await {
                 tracing::warn!(error = %err, "routing not updated for the worker's credentials");
