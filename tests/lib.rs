@@ -320,6 +320,46 @@ impl TestApp {
         self.pg.as_ref().map(|db| db.name.as_str())
     }
 
+    /// Polls `GET path` until `check` holds for its body (30 s); the body.
+    pub async fn get_until(&self, path: &str, check: impl Fn(&Value) -> bool) -> Value {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        loop {
+            let body = self.get(path).await.json();
+            if check(&body) {
+                return body;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "GET {path} never got there: {body}"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Stops the server and returns a plain-text dump of its database (`pg_dump` or
+    /// `sqlite3 .dump`), for searching what was stored.
+    pub async fn dump(self) -> String {
+        let pg = self.pg_name().map(str::to_owned);
+        let (config, data_dir, db) = self.stop().await;
+        let output = match (&pg, &config.database_url) {
+            (Some(_), Some(url)) => std::process::Command::new("pg_dump")
+                .args(["--no-owner", "--column-inserts", url])
+                .output(),
+            _ => std::process::Command::new("sqlite3")
+                .arg(data_dir.path().join("agentry.db"))
+                .arg(".dump")
+                .output(),
+        }
+        .expect("run the dump tool");
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        drop(db);
+        String::from_utf8(output.stdout).expect("a text dump")
+    }
+
     /// A raw request with the token (if any) already set.
     pub fn raw(&self, method: Method, path: &str) -> reqwest::RequestBuilder {
         let request = self

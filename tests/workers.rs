@@ -55,6 +55,23 @@ impl WorkerProcess {
     }
 }
 
+/// The `hello` of a scripted worker with `slots` slots that holds nothing and says nothing
+/// about itself beyond that.
+pub fn hello(slots: u32) -> contracts::worker::Hello {
+    contracts::worker::Hello {
+        protocol: contracts::worker::PROTOCOL.to_owned(),
+        version: contracts::worker::PROTOCOL_VERSION,
+        build: "test".to_owned(),
+        os: "linux".to_owned(),
+        arch: "x86_64".to_owned(),
+        slots,
+        capabilities: Vec::new(),
+        credentials: Vec::new(),
+        outbound: None,
+        leases: Vec::new(),
+    }
+}
+
 /// `agentry --data-dir DIR worker credentials ARGS…` with `stdin` piped in: whether it
 /// succeeded, and what it printed (stdout and stderr).
 pub async fn credentials(dir: &Path, args: &[&str], stdin: &str) -> (bool, String) {

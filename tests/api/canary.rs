@@ -504,7 +504,7 @@ async fn canary_key_appears_only_as_ciphertext(backend: Backend) {
     );
 
     let responses = sweep.text;
-    let dump = dump(app).await;
+    let dump = app.dump().await;
     let hex: String = CANARY.bytes().map(|b| format!("{b:02x}")).collect();
     let log = logs::captured();
     for (what, text) in [
@@ -523,29 +523,6 @@ async fn canary_key_appears_only_as_ciphertext(backend: Backend) {
         dump.contains(&good_id.to_string()) && dump.contains("api_key"),
         "the dump holds the providers: {dump}"
     );
-}
-
-/// A plain-text dump of the app's database, taken after the server stopped.
-async fn dump(app: TestApp) -> String {
-    let pg = app.pg_name().map(str::to_owned);
-    let (config, data_dir, db) = app.stop().await;
-    let output = match (&pg, &config.database_url) {
-        (Some(_), Some(url)) => std::process::Command::new("pg_dump")
-            .args(["--no-owner", "--column-inserts", url])
-            .output(),
-        _ => std::process::Command::new("sqlite3")
-            .arg(data_dir.path().join("agentry.db"))
-            .arg(".dump")
-            .output(),
-    }
-    .expect("run the dump tool");
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    drop(db);
-    String::from_utf8(output.stdout).expect("a text dump")
 }
 
 db_tests!(canary_key_appears_only_as_ciphertext);

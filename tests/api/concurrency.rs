@@ -89,21 +89,9 @@ async fn run(app: &TestApp, id: &str) -> Value {
         .json()
 }
 
-/// Polls until `check` holds for the group (15 s); returns it.
 async fn group_until(app: &TestApp, id: Uuid, check: impl Fn(&Value) -> bool) -> Value {
-    let deadline = Instant::now() + Duration::from_secs(15);
-    loop {
-        let group = app
-            .get(&format!("/api/concurrency-groups/{id}"))
-            .await
-            .assert_status(200)
-            .json();
-        if check(&group) {
-            return group;
-        }
-        assert!(Instant::now() < deadline, "group never got there: {group}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    app.get_until(&format!("/api/concurrency-groups/{id}"), check)
+        .await
 }
 
 /// Polls until every run is in one of `statuses` (`secs`); returns them.

@@ -12,7 +12,7 @@ use agentry_tests::fakes::{self, Options, Reply};
 use agentry_tests::workers::{WorkerProcess, credentials};
 use agentry_tests::ws::{Next, WsClient};
 use agentry_tests::{Backend, TestApp, agent_body, closed_schema, db_tests, logs, task_body};
-use contracts::worker::{Hello, PROTOCOL, PROTOCOL_VERSION, ServerMessage, WorkerMessage};
+use contracts::worker::{Hello, ServerMessage, WorkerMessage};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
@@ -49,33 +49,12 @@ async fn submit(app: &TestApp, url: &str) -> String {
         .to_owned()
 }
 
-/// Polls the run until `check` holds (30 s).
 async fn run_until(app: &TestApp, id: &str, check: impl Fn(&Value) -> bool) -> Value {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let run = app.get(&format!("/api/runs/{id}")).await.json();
-        if check(&run) {
-            return run;
-        }
-        assert!(Instant::now() < deadline, "run never got there: {run}");
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
+    app.get_until(&format!("/api/runs/{id}"), check).await
 }
 
-/// Polls the provider until `check` holds (30 s).
 async fn provider_until(app: &TestApp, id: Uuid, check: impl Fn(&Value) -> bool) -> Value {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let provider = app.get(&format!("/api/providers/{id}")).await.json();
-        if check(&provider) {
-            return provider;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "provider never got there: {provider}"
-        );
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
+    app.get_until(&format!("/api/providers/{id}"), check).await
 }
 
 /// Reads every frame until the `deleted` event of a marker task created now arrives.
@@ -101,25 +80,6 @@ async fn drain(app: &TestApp, ws: &mut WsClient) -> String {
             Next::Closed(code) => panic!("socket closed ({code:?})"),
         }
     }
-}
-
-/// A plain-text dump of the app's database, taken after the server stopped.
-async fn dump(app: TestApp) -> String {
-    let pg = app.pg_name().map(str::to_owned);
-    let (config, data_dir, db) = app.stop().await;
-    let output = match (&pg, &config.database_url) {
-        (Some(_), Some(url)) => std::process::Command::new("pg_dump")
-            .args(["--no-owner", "--column-inserts", url])
-            .output(),
-        _ => std::process::Command::new("sqlite3")
-            .arg(data_dir.path().join("agentry.db"))
-            .arg(".dump")
-            .output(),
-    }
-    .expect("run the dump tool");
-    assert!(output.status.success());
-    drop(db);
-    String::from_utf8(output.stdout).expect("a text dump")
 }
 
 async fn a_key_kept_on_a_worker_is_used_there_and_appears_nowhere_on_the_server(backend: Backend) {
@@ -289,7 +249,7 @@ async fn a_key_kept_on_a_worker_is_used_there_and_appears_nowhere_on_the_server(
     assert!(frames.contains("validation_update"), "{frames}");
     drop(processes);
     let log = logs::captured();
-    let dump = dump(app).await;
+    let dump = app.dump().await;
     assert!(dump.contains("vault"), "the dump holds the provider");
     for (what, text) in [
         ("an API answer", &seen),
@@ -323,17 +283,9 @@ fn bystander(app: &TestApp, name: &str, slots: u32) -> (Uuid, Arc<Mutex<Vec<Serv
         db.close().await.unwrap();
         let mut link = runs.attach(id);
         let hello = Hello {
-            protocol: PROTOCOL.to_owned(),
-            version: PROTOCOL_VERSION,
-            build: "test".to_owned(),
-            os: "linux".to_owned(),
-            arch: "x86_64".to_owned(),
-            slots,
-            capabilities: Vec::new(),
             // Claiming a key it does not hold widens nothing for a key the server keeps.
             credentials: vec!["kept".to_owned()],
-            outbound: None,
-            leases: Vec::new(),
+            ..agentry_tests::workers::hello(slots)
         };
         link.tx.send(WorkerMessage::Hello(hello)).await.unwrap();
         ready_tx.send(()).ok();

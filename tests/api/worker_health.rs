@@ -2,7 +2,7 @@
 //! hour) and shown; a worker whose report says its disk is full is unhealthy and gets no work
 //! until a report says it has room; a real `agentry worker` reports its machine's figures.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use agentry::db::workers;
 use agentry::worker::transport::WorkerLink;
@@ -10,7 +10,7 @@ use agentry_tests::fakes::{self, Reply};
 use agentry_tests::workers::WorkerProcess;
 use agentry_tests::{Backend, TestApp, agent_body, closed_schema, db_tests, task_body};
 use contracts::WorkerHealth;
-use contracts::worker::{Hello, PROTOCOL, PROTOCOL_VERSION, ServerMessage, WorkerMessage};
+use contracts::worker::{ServerMessage, WorkerMessage};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
@@ -30,18 +30,7 @@ async fn scripted(app: &TestApp, name: &str, slots: u32) -> (Uuid, WorkerLink) {
         .unwrap();
     db.close().await.unwrap();
     let mut link = app.state.runs.attach(id);
-    let hello = Hello {
-        protocol: PROTOCOL.to_owned(),
-        version: PROTOCOL_VERSION,
-        build: "test".to_owned(),
-        os: "linux".to_owned(),
-        arch: "x86_64".to_owned(),
-        slots,
-        capabilities: Vec::new(),
-        credentials: Vec::new(),
-        outbound: None,
-        leases: Vec::new(),
-    };
+    let hello = agentry_tests::workers::hello(slots);
     link.tx.send(WorkerMessage::Hello(hello)).await.unwrap();
     match link.rx.recv().await {
         Some(ServerMessage::Welcome { .. }) => {}
@@ -78,20 +67,8 @@ async fn next(link: &mut WorkerLink) -> ServerMessage {
     }
 }
 
-/// Polls the worker's view until `check` holds (15 s).
 async fn worker_until(app: &TestApp, id: Uuid, check: impl Fn(&Value) -> bool) -> Value {
-    let deadline = Instant::now() + Duration::from_secs(15);
-    loop {
-        let detail = app.get(&format!("/api/workers/{id}")).await.json();
-        if check(&detail) {
-            return detail;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "worker never got there: {detail}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    app.get_until(&format!("/api/workers/{id}"), check).await
 }
 
 async fn runs_url(app: &TestApp, openai: &fakes::Fake) -> String {

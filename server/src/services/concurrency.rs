@@ -21,7 +21,6 @@ use crate::domain::fields::Problems;
 use crate::domain::{Invalid, new_id, now};
 use crate::events::EventHub;
 
-const MAX_NOTE_CHARS: usize = 200;
 /// Counts are published at most this often per group.
 const COUNTS_PERIOD: Duration = Duration::from_millis(250);
 
@@ -226,16 +225,10 @@ fn validate(body: CreateConcurrencyGroup) -> Result<(String, i32, String), Inval
     if !(1..=MAX_GROUP_LIMIT).contains(&body.limit) {
         problems.add("/limit", format!("must be between 1 and {MAX_GROUP_LIMIT}"));
     }
-    let note = body.note.unwrap_or_default();
-    if note.chars().count() > MAX_NOTE_CHARS || note.contains('\0') {
-        problems.add(
-            "/note",
-            format!("at most {MAX_NOTE_CHARS} characters, without NUL"),
-        );
-    }
+    let note = super::tags::check_note(&mut problems, body.note);
     problems.finish(())?;
     let limit = i32::try_from(body.limit).unwrap_or(i32::MAX);
-    Ok((body.name, limit, note.trim().to_owned()))
+    Ok((body.name, limit, note))
 }
 
 /// Two requests racing for one name: the unique index refuses the second.

@@ -60,13 +60,7 @@ impl Tags {
         if let Err(why) = check_name(&body.name) {
             problems.add("/name", why);
         }
-        let note = body.note.unwrap_or_default();
-        if note.chars().count() > MAX_NOTE_CHARS || note.contains('\0') {
-            problems.add(
-                "/note",
-                format!("at most {MAX_NOTE_CHARS} characters, without NUL"),
-            );
-        }
+        let note = check_note(&mut problems, body.note);
         problems.finish(())?;
         if tags::find_by_name(&self.db, &body.name).await?.is_some() {
             return Err(Error::DuplicateName);
@@ -74,7 +68,7 @@ impl Tags {
         let row = tags::tag::Model {
             id: new_id(),
             name: body.name,
-            note: note.trim().to_owned(),
+            note,
             created_at: now(),
         };
         // Two requests racing for one name: the unique index refuses the second.
@@ -175,6 +169,19 @@ fn view(row: &tags::tag::Model, workers: u32) -> Tag {
         workers,
         created_at: row.created_at,
     }
+}
+
+/// A note (of a tag or a concurrency group): at most 200 characters, without NUL; returned
+/// trimmed.
+pub(super) fn check_note(problems: &mut Problems, note: Option<String>) -> String {
+    let note = note.unwrap_or_default();
+    if note.chars().count() > MAX_NOTE_CHARS || note.contains('\0') {
+        problems.add(
+            "/note",
+            format!("at most {MAX_NOTE_CHARS} characters, without NUL"),
+        );
+    }
+    note.trim().to_owned()
 }
 
 /// A tag name (and a concurrency group's): 1–64 lowercase letters, digits, `.`, `_`, `-`, `:`

@@ -15,10 +15,9 @@ use std::time::Duration;
 use agentry::db::{queue, workers};
 use agentry::worker::transport::WorkerLink;
 use agentry_tests::fakes::{self};
+use agentry_tests::workers::hello;
 use agentry_tests::{Backend, TestApp, db_tests};
-use contracts::worker::{
-    Hello, JobOutcome, JobResult, PROTOCOL, PROTOCOL_VERSION, ServerMessage, WorkerMessage,
-};
+use contracts::worker::{JobOutcome, JobResult, PROTOCOL_VERSION, ServerMessage, WorkerMessage};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
@@ -151,21 +150,6 @@ impl Scripted {
             }
             other => panic!("expected result_ack, got {other:?}"),
         }
-    }
-}
-
-fn hello(slots: u32) -> Hello {
-    Hello {
-        protocol: PROTOCOL.to_owned(),
-        version: PROTOCOL_VERSION,
-        build: "test".to_owned(),
-        os: "linux".to_owned(),
-        arch: "x86_64".to_owned(),
-        slots,
-        capabilities: Vec::new(),
-        credentials: Vec::new(),
-        outbound: None,
-        leases: Vec::new(),
     }
 }
 
