@@ -90,7 +90,8 @@ pub struct Hello {
     pub arch: String,
     /// Runs it executes at once.
     pub slots: u32,
-    /// What it can do (reserved for routing; empty today).
+    /// The provider kinds it serves (`ollama`, `openai`, …); runs of another kind are not
+    /// offered to it. Empty: it did not say (it is not held against it).
     #[serde(default)]
     pub capabilities: Vec<String>,
     /// The providers (names) whose keys the worker holds in its own store

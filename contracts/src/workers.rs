@@ -45,6 +45,8 @@ pub struct Worker {
     /// The providers (names) whose keys the worker holds in its own store, as it last
     /// reported them; never the keys.
     pub credentials: Vec<String>,
+    /// The provider kinds it serves, as it reported them (empty until it connects).
+    pub capabilities: Vec<String>,
     /// Whether its own outbound policy lets it call providers on loopback and private
     /// networks (`false`: only those on its allow-list); absent until it connects.
     pub local_networks: Option<bool>,

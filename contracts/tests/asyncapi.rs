@@ -102,7 +102,7 @@ fn worker_samples() -> Vec<WorkerMessage> {
             os: "linux".into(),
             arch: "x86_64".into(),
             slots: 4,
-            capabilities: vec![],
+            capabilities: vec!["ollama".into(), "openai".into()],
             credentials: vec!["openai".into()],
             outbound: Some(OutboundReach {
                 block_local: true,

@@ -18,6 +18,7 @@ mod m20261207_000001_concurrency_groups;
 mod m20261207_000002_worker_credentials;
 mod m20261207_000003_worker_health;
 mod m20261207_000004_worker_outbound;
+mod m20261207_000005_worker_capabilities;
 
 /// Every migration of the schema, oldest first.
 pub struct Migrator;
@@ -37,6 +38,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261207_000002_worker_credentials::Migration),
             Box::new(m20261207_000003_worker_health::Migration),
             Box::new(m20261207_000004_worker_outbound::Migration),
+            Box::new(m20261207_000005_worker_capabilities::Migration),
         ]
     }
 }

@@ -253,6 +253,7 @@ db_tests!(
     runs_execute_only_on_workers_their_agent_routes_to,
     equal_workers_share_runs_one_at_a_time,
     runs_of_a_local_provider_go_only_to_workers_that_may_reach_it,
+    runs_go_only_to_workers_that_serve_their_provider_kind,
 );
 
 /// A provider on a local network (the fake on 127.0.0.1) is reached only by workers whose own
@@ -304,4 +305,69 @@ async fn runs_of_a_local_provider_go_only_to_workers_that_may_reach_it(backend: 
         assert_eq!(done["worker_id"], lan["id"], "{done}");
     }
     assert!(!strict.log().contains(&ids[0]), "{}", strict.log());
+}
+
+/// A worker serves the provider kinds it reports (a worker of an older build may lack one):
+/// runs of another kind are not offered to it, and while no worker serves the kind the run
+/// says so.
+async fn runs_go_only_to_workers_that_serve_their_provider_kind(backend: Backend) {
+    use agentry_tests::workers::hello;
+    use contracts::worker::{Hello, ServerMessage, WorkerMessage};
+    let openai = fakes::openai::start().await;
+    let app = TestApp::spawn_with(backend, |c| c.builtin_worker = false).await;
+    let fixture = Fixture::new(&app, &openai).await;
+    let url = fixture.agent(&app, "openai-agent", json!({})).await;
+    let connect = |name: &'static str, slots: u32, kinds: &'static [&'static str]| {
+        let app = &app;
+        async move {
+            let db = agentry::db::connect::connect(&app.config.database_url())
+                .await
+                .unwrap();
+            let id = Uuid::now_v7();
+            agentry::db::workers::insert_remote(&db, id, name, None, agentry::domain::now())
+                .await
+                .unwrap();
+            db.close().await.unwrap();
+            let mut link = app.state.runs.attach(id);
+            let hello = Hello {
+                capabilities: kinds.iter().map(|k| (*k).to_owned()).collect(),
+                ..hello(slots)
+            };
+            link.tx.send(WorkerMessage::Hello(hello)).await.unwrap();
+            assert!(matches!(
+                link.rx.recv().await,
+                Some(ServerMessage::Welcome { .. })
+            ));
+            link
+        }
+    };
+    // An "older" worker that serves Ollama only, with many free slots.
+    let mut old = connect("old", 8, &["ollama"]).await;
+    let shown = app.worker_status("old", "online").await;
+    assert_eq!(shown["capabilities"], json!(["ollama"]));
+    let id = queued(&app, &url).await["id"].as_str().unwrap().to_owned();
+    let waiting = run_until(&app, &id, |r| !r["waiting_reason"].is_null()).await;
+    assert_eq!(
+        waiting["waiting_reason"],
+        "no worker serves provider kind openai (their build is older than the server's)"
+    );
+    let mut new = connect("new", 1, &["ollama", "openai"]).await;
+    let offered = tokio::time::timeout(Duration::from_secs(15), async {
+        loop {
+            match new.rx.recv().await {
+                Some(ServerMessage::Assign { run_id, .. }) => return run_id,
+                Some(_) => continue,
+                None => panic!("the session closed"),
+            }
+        }
+    })
+    .await
+    .expect("an offer to the worker that serves openai");
+    assert_eq!(offered.to_string(), id);
+    while let Ok(message) = old.rx.try_recv() {
+        assert!(
+            !matches!(message, ServerMessage::Assign { .. }),
+            "the worker without the kind got a run: {message:?}"
+        );
+    }
 }

@@ -352,6 +352,12 @@ async fn a_workers_page_shows_its_health_keys_and_runs_with_links() {
     browser.wait_for("[data-testid=health-history]").await;
     browser
         .wait_text(
+            "[data-testid=worker-capabilities]",
+            Text::Contains("Ollama, OpenAI"),
+        )
+        .await;
+    browser
+        .wait_text(
             "[data-testid=worker-local-networks]",
             Text::Contains("reaches providers on loopback and private networks"),
         )

@@ -29,6 +29,8 @@ pub struct Model {
     pub health_at: Option<DateTimeUtc>,
     /// Its outbound policy as it reported it (`contracts::worker::OutboundReach` as JSON).
     pub outbound: Option<String>,
+    /// The provider kinds it reported serving, a JSON array.
+    pub capabilities: Option<String>,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
 }
@@ -71,6 +73,7 @@ fn new_row(
         health: None,
         health_at: None,
         outbound: None,
+        capabilities: None,
         created_at: now,
         updated_at: now,
     }
@@ -113,6 +116,11 @@ impl Model {
         serde_json::from_str(self.health.as_deref()?).ok()
     }
 
+    /// The provider kinds it last reported serving (`None`: it never said).
+    pub fn kinds(&self) -> Option<std::collections::BTreeSet<String>> {
+        serde_json::from_str(self.capabilities.as_deref()?).ok()
+    }
+
     /// Its outbound policy as it last reported it.
     pub fn outbound(&self) -> Option<contracts::worker::OutboundReach> {
         serde_json::from_str(self.outbound.as_deref()?).ok()
@@ -147,23 +155,28 @@ pub async fn set_credentials(
         .pop())
 }
 
-/// Records the outbound policy a worker reports; the row as stored when that changed it.
-pub async fn set_outbound(
+/// Records the outbound policy and the provider kinds a worker reports (empty kinds: not
+/// said); the row as stored when that changed it.
+pub async fn set_reported(
     db: &impl ConnectionTrait,
     id: Uuid,
     reach: Option<&contracts::worker::OutboundReach>,
+    kinds: &[String],
 ) -> Result<Option<Model>, DbErr> {
-    let stored = reach.and_then(|r| serde_json::to_string(r).ok());
-    let differs = match &stored {
-        Some(text) => Column::Outbound
-            .is_null()
-            .or(Column::Outbound.ne(text.clone())),
-        None => Column::Outbound.is_not_null(),
+    let outbound = reach.and_then(|r| serde_json::to_string(r).ok());
+    let kinds: Option<String> = (!kinds.is_empty())
+        .then(|| kinds.iter().collect::<std::collections::BTreeSet<_>>())
+        .and_then(|set| serde_json::to_string(&set).ok());
+    let differs = |column: Column, value: &Option<String>| match value {
+        Some(text) => column.is_null().or(column.ne(text.clone())),
+        None => column.is_not_null(),
     };
+    let changed = differs(Column::Outbound, &outbound).or(differs(Column::Capabilities, &kinds));
     Ok(Entity::update_many()
-        .col_expr(Column::Outbound, Expr::value(stored))
+        .col_expr(Column::Outbound, Expr::value(outbound))
+        .col_expr(Column::Capabilities, Expr::value(kinds))
         .filter(Column::Id.eq(id))
-        .filter(differs)
+        .filter(changed)
         .exec_with_returning(db)
         .await?
         .pop())

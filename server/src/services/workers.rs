@@ -455,6 +455,10 @@ fn view(row: &workers::Model, live: Option<&Live>, tags: Vec<String>) -> Worker 
         current_runs: current,
         tags,
         credentials: row.credentials(),
+        capabilities: row
+            .kinds()
+            .map(|k| k.into_iter().collect())
+            .unwrap_or_default(),
         local_networks: row.outbound().map(|reach| !reach.block_local),
         health: row.health(),
         health_at: row.health_at,

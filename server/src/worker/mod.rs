@@ -263,7 +263,11 @@ impl State<'_> {
             os: std::env::consts::OS.to_owned(),
             arch: std::env::consts::ARCH.to_owned(),
             slots: self.worker.settings.slots,
-            capabilities: Vec::new(),
+            // Every kind this build has a client for.
+            capabilities: contracts::ProviderKind::ALL
+                .iter()
+                .map(|kind| kind.as_str().to_owned())
+                .collect(),
             credentials: self.worker.runnables.credential_names(),
             outbound: Some(self.worker.settings.outbound.clone()),
             leases: self

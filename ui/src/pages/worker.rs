@@ -65,11 +65,17 @@ fn Detail(detail: WorkerDetail, route: RwSignal<Route>) -> impl IntoView {
             items.join(", ")
         }
     };
-    let kinds = ProviderKind::ALL
-        .into_iter()
-        .map(kind_label)
-        .collect::<Vec<_>>()
-        .join(", ");
+    // The provider kinds it reported serving.
+    let kinds = if worker.capabilities.is_empty() {
+        "—".to_owned()
+    } else {
+        worker
+            .capabilities
+            .iter()
+            .map(|k| ProviderKind::parse(k).map_or_else(|| k.clone(), |k| kind_label(k).to_owned()))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
     let current: Vec<Run> = detail
         .recent_runs
         .iter()
@@ -114,7 +120,7 @@ fn Detail(detail: WorkerDetail, route: RwSignal<Route>) -> impl IntoView {
                         <dd data-testid="worker-slots">{format!("{} of {} in use", worker.slots_in_use, worker.slots)}</dd>
                         <dt>"Tags"</dt><dd data-testid="worker-tags">{list(&worker.tags)}</dd>
                         <dt>"Keys held"</dt><dd data-testid="worker-credentials">{list(&worker.credentials)}</dd>
-                        <dt>"Serves"</dt><dd>{kinds}</dd>
+                        <dt>"Serves"</dt><dd data-testid="worker-capabilities">{kinds}</dd>
                         <dt>"Local networks"</dt>
                         <dd data-testid="worker-local-networks">{match worker.local_networks {
                             Some(true) => "reaches providers on loopback and private networks",

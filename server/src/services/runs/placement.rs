@@ -40,9 +40,10 @@ impl Placement {
     /// Only routed runs get one: a run any worker may take and no worker at all is the
     /// pool's state (the header shows it), and fails with that reason.
     pub fn waiting_reason(&self, route: &Route) -> Option<String> {
-        // Reaching a local provider is a rule of every run of it; with no worker registered at
-        // all that is the pool's state, as for a run any worker may take.
-        if route.is_any() || (route.only_reach() && self.registered.is_empty()) {
+        // Serving the provider's kind (and reaching it, when local) is a rule of every run; with
+        // no worker registered at all that is the pool's state, as for a run any worker may
+        // take.
+        if route.is_any() || (route.only_capabilities() && self.registered.is_empty()) {
             return None;
         }
         route.unroutable(self.registered.values())
@@ -70,6 +71,7 @@ pub(super) async fn facts_of(inner: &Inner, row: workers::Model) -> Result<Facts
             .collect(),
         credentials: row.credentials().into_iter().collect(),
         reach: row.outbound(),
+        kinds: row.kinds(),
         name: row.name,
     })
 }
@@ -87,6 +89,7 @@ impl Inner {
                 let facts = Facts {
                     credentials: row.credentials().into_iter().collect(),
                     reach: row.outbound(),
+                    kinds: row.kinds(),
                     name: row.name,
                     tags: tags
                         .remove(&row.id)

@@ -35,6 +35,9 @@ pub struct Route {
     /// outbound policy must let it reach it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub endpoint: Option<String>,
+    /// The provider's kind: the worker must serve it (a worker of an older build may not).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
 }
 
 /// What the server knows of a worker, for routing.
@@ -46,6 +49,8 @@ pub struct Facts {
     pub credentials: BTreeSet<String>,
     /// Its outbound policy as it reported it (`None`: it did not say; not held against it).
     pub reach: Option<OutboundReach>,
+    /// The provider kinds it reported serving (`None`: it did not say; not held against it).
+    pub kinds: Option<BTreeSet<String>>,
 }
 
 impl Route {
@@ -74,13 +79,21 @@ impl Route {
         self
     }
 
-    /// Whether any worker may take the run (no rules).
-    pub fn is_any(&self) -> bool {
-        self.only_reach() && self.endpoint.is_none()
+    /// The provider's kind, which the worker must serve.
+    #[must_use]
+    pub fn serving(mut self, kind: &str) -> Route {
+        self.kind = Some(kind.to_owned());
+        self
     }
 
-    /// Whether the route's only rule, if any, is reaching a local provider.
-    pub fn only_reach(&self) -> bool {
+    /// Whether any worker may take the run (no rules).
+    pub fn is_any(&self) -> bool {
+        self.only_capabilities() && self.endpoint.is_none() && self.kind.is_none()
+    }
+
+    /// Whether the route's only rules, if any, are what every run of its provider needs of a
+    /// worker: serving its kind, and reaching it when it is local.
+    pub fn only_capabilities(&self) -> bool {
         self.workers.is_empty()
             && self.tags.is_empty()
             && self.key_workers.is_empty()
@@ -110,6 +123,15 @@ impl Route {
             && self.tags.is_subset(&worker.tags)
             && self.holds_key(worker)
             && self.reachable(worker)
+            && self.serves(worker)
+    }
+
+    /// Whether the worker serves the provider's kind.
+    fn serves(&self, worker: &Facts) -> bool {
+        match (&self.kind, &worker.kinds) {
+            (Some(kind), Some(kinds)) => kinds.contains(kind),
+            _ => true,
+        }
     }
 
     /// Whether the worker's own policy lets it reach the provider, when that is local.
@@ -184,7 +206,7 @@ impl Route {
         {
             return Some(format!(
                 "no worker{} may reach {}: their outbound policy refuses local networks",
-                if self.only_reach() {
+                if self.only_capabilities() {
                     ""
                 } else {
                     " that may run it"
@@ -192,6 +214,20 @@ impl Route {
                 host(endpoint)
             ));
         }
+        // A worker of a build without the provider's kind cannot run it at all.
+        if let Some(kind) = &self.kind
+            && !named.iter().any(|w| self.serves(w))
+        {
+            return Some(format!(
+                "no worker{} serves provider kind {kind} (their build is older than the server's)",
+                if self.only_capabilities() {
+                    ""
+                } else {
+                    " that may run it"
+                }
+            ));
+        }
+        let named: Vec<&Facts> = named.into_iter().filter(|w| self.serves(w)).collect();
         let holders = named.len();
         let named: Vec<&Facts> = named.into_iter().filter(|w| self.reachable(w)).collect();
         // Reaching is worth saying only when it ruled a worker out.
@@ -280,7 +316,17 @@ mod tests {
             tags: tags.iter().map(|t| (*t).to_owned()).collect(),
             credentials: BTreeSet::new(),
             reach: None,
+            kinds: None,
         }
+    }
+
+    /// The kinds a worker may report: none said, every one, Ollama only.
+    fn kinds() -> impl Strategy<Value = Option<BTreeSet<String>>> {
+        proptest::sample::select(&[0u8, 1, 2][..]).prop_map(|which| match which {
+            0 => None,
+            1 => Some(["ollama", "openai", "gemini"].map(str::to_owned).into()),
+            _ => Some(BTreeSet::from(["ollama".to_owned()])),
+        })
     }
 
     /// The outbound policies a worker may report: none said, local networks allowed, refused,
@@ -345,12 +391,14 @@ mod tests {
                 tags(),
                 credentials(),
                 reach(),
+                kinds(),
             )
-                .prop_map(|(name, tags, credentials, reach)| Facts {
+                .prop_map(|(name, tags, credentials, reach, kinds)| Facts {
                     name: name.to_owned(),
                     tags,
                     credentials,
                     reach,
+                    kinds,
                 }),
             0..5,
         )
@@ -371,6 +419,7 @@ mod tests {
             key_workers in names(),
             credential in proptest::option::of(proptest::sample::select(&PROVIDERS[..])),
             endpoint in proptest::option::of(proptest::sample::select(&ENDPOINTS[..])),
+            kind in proptest::option::of(proptest::sample::select(&["ollama", "openai", "anthropic"][..])),
             fleet in workers(),
         ) {
             let route = Route {
@@ -379,6 +428,7 @@ mod tests {
                 key_workers: key_workers.clone(),
                 credential: credential.map(str::to_owned),
                 endpoint: endpoint.map(str::to_owned),
+                kind: kind.map(str::to_owned),
             };
             for worker in &fleet {
                 let by_name = workers_rule.is_empty() || workers_rule.iter().any(|n| *n == worker.name);
@@ -386,9 +436,13 @@ mod tests {
                 let by_tags = tags_rule.iter().all(|t| worker.tags.contains(t));
                 let holds = credential.is_none_or(|c| worker.credentials.iter().any(|h| h == c));
                 let reaches = may_reach(worker.reach.as_ref(), endpoint);
+                let serves = match (kind, &worker.kinds) {
+                    (Some(kind), Some(kinds)) => kinds.iter().any(|k| k == kind),
+                    _ => true,
+                };
                 prop_assert_eq!(
                     route.admits(worker),
-                    by_name && by_key && by_tags && holds && reaches,
+                    by_name && by_key && by_tags && holds && reaches && serves,
                     "{:?} {:?}", route, worker
                 );
             }
@@ -398,9 +452,34 @@ mod tests {
             prop_assert_eq!(
                 route.key().is_empty(),
                 workers_rule.is_empty() && tags_rule.is_empty() && key_workers.is_empty()
-                    && credential.is_none() && endpoint.is_none()
+                    && credential.is_none() && endpoint.is_none() && kind.is_none()
             );
         }
+    }
+
+    #[test]
+    fn reasons_say_which_kinds_the_workers_serve() {
+        let mut old = facts("old", &["gpu"]);
+        old.kinds = Some(BTreeSet::from(["ollama".to_owned()]));
+        let mut new = facts("new", &[]);
+        new.kinds = Some(["ollama", "openai"].map(str::to_owned).into());
+        let openai = |workers: &[&str]| route(workers, &[]).serving("openai");
+        assert_eq!(openai(&[]).unroutable([&old, &new]), None);
+        assert_eq!(
+            openai(&[]).unroutable([&old]).as_deref(),
+            Some("no worker serves provider kind openai (their build is older than the server's)")
+        );
+        assert_eq!(
+            openai(&["old"]).unroutable([&old, &new]).as_deref(),
+            Some(
+                "no worker that may run it serves provider kind openai (their build is older \
+                 than the server's)"
+            )
+        );
+        assert!(
+            openai(&[]).admits(&facts("silent", &[])),
+            "a worker that said nothing"
+        );
     }
 
     #[test]

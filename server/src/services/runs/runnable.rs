@@ -185,7 +185,8 @@ impl RunnableAgent {
                     &provider.key_workers(),
                     provider.key_on_workers().then_some(provider.name.as_str()),
                 )
-                .reaching(local_endpoint(provider)),
+                .reaching(local_endpoint(provider))
+                .serving(provider.kind.as_str()),
             concurrency_group: agent.concurrency_group_id,
             snapshot: RunSnapshot {
                 agent_id: agent.id,

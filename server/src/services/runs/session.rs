@@ -57,7 +57,13 @@ pub(super) async fn serve(
     let reported = async {
         let credentials =
             workers::set_credentials(&inner.db, worker_id, &hello.credentials).await?;
-        let outbound = workers::set_outbound(&inner.db, worker_id, hello.outbound.as_ref()).await?;
+        let outbound = workers::set_reported(
+            &inner.db,
+            worker_id,
+            hello.outbound.as_ref(),
+            &hello.capabilities,
+        )
+        .await?;
         Ok::<_, sea_orm::DbErr>(credentials.or(outbound))
     };
     match reported.await {
