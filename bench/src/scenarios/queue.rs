@@ -148,6 +148,13 @@ pub async fn measure(
         .filter_map(|r| ms(time(r, "created_at"), time(r, "finished_at")))
         .collect();
     let failed = rows.iter().filter(|r| r["status"] != "succeeded").count() as u64;
+    // Why runs failed, so a failure in a benchmark can be followed up (a few at most).
+    for row in rows.iter().filter(|r| r["status"] != "succeeded").take(5) {
+        eprintln!(
+            "[queue] run {} ended {}: {}",
+            row["id"], row["status"], row["error"]
+        );
+    }
     let queue = Queue {
         worker: worker.to_owned(),
         database: database.to_owned(),
