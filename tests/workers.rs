@@ -107,6 +107,42 @@ pub async fn credentials(dir: &Path, args: &[&str], stdin: &str) -> (bool, Strin
 }
 
 impl TestApp {
+    /// Registers a worker named `name` in the database and opens an in-process session for
+    /// it (nothing said yet): its id and its end of the link.
+    pub async fn register_in_process(
+        &self,
+        name: &str,
+    ) -> (Uuid, agentry::worker::transport::WorkerLink) {
+        let db = agentry::db::connect::connect(&self.config.database_url())
+            .await
+            .expect("connect");
+        let id = Uuid::now_v7();
+        agentry::db::workers::insert_remote(&db, id, name, None, agentry::domain::now())
+            .await
+            .expect("register the worker");
+        db.close().await.expect("close");
+        (id, self.state.runs.attach(id))
+    }
+
+    /// `register_in_process`, then `hello` and the server's `welcome`.
+    pub async fn attach_worker(
+        &self,
+        name: &str,
+        hello: contracts::worker::Hello,
+    ) -> (Uuid, agentry::worker::transport::WorkerLink) {
+        use contracts::worker::{ServerMessage, WorkerMessage};
+        let (id, mut link) = self.register_in_process(name).await;
+        link.tx
+            .send(WorkerMessage::Hello(hello))
+            .await
+            .expect("send hello");
+        match tokio::time::timeout(Duration::from_secs(15), link.rx.recv()).await {
+            Ok(Some(ServerMessage::Welcome { worker_id, .. })) => assert_eq!(worker_id, id),
+            other => panic!("expected welcome, got {other:?}"),
+        }
+        (id, link)
+    }
+
     /// Creates a registration token and returns it.
     pub async fn worker_token(&self) -> String {
         let created = self

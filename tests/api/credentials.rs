@@ -7,7 +7,6 @@
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use agentry::db::workers;
 use agentry_tests::fakes::{self, Options, Reply};
 use agentry_tests::workers::{WorkerProcess, credentials};
 use agentry_tests::ws::{Next, WsClient};
@@ -267,28 +266,20 @@ async fn a_key_kept_on_a_worker_is_used_there_and_appears_nowhere_on_the_server(
 
 /// A worker the test drives: it says hello and then only records what the server sends
 /// (answering pings), taking nothing.
-fn bystander(app: &TestApp, name: &str, slots: u32) -> (Uuid, Arc<Mutex<Vec<ServerMessage>>>) {
+async fn bystander(
+    app: &TestApp,
+    name: &str,
+    slots: u32,
+) -> (Uuid, Arc<Mutex<Vec<ServerMessage>>>) {
+    let hello = Hello {
+        // Claiming a key it does not hold widens nothing for a key the server keeps.
+        credentials: vec!["kept".to_owned()],
+        ..agentry_tests::workers::hello(slots)
+    };
+    let (id, mut link) = app.attach_worker(name, hello).await;
     let received = Arc::new(Mutex::new(Vec::new()));
-    let id = Uuid::now_v7();
-    let url = app.config.database_url();
-    let runs = app.state.runs.clone();
-    let name = name.to_owned();
     let log = Arc::clone(&received);
-    let (ready_tx, ready_rx) = std::sync::mpsc::channel();
     tokio::spawn(async move {
-        let db = agentry::db::connect::connect(&url).await.unwrap();
-        workers::insert_remote(&db, id, &name, None, agentry::domain::now())
-            .await
-            .unwrap();
-        db.close().await.unwrap();
-        let mut link = runs.attach(id);
-        let hello = Hello {
-            // Claiming a key it does not hold widens nothing for a key the server keeps.
-            credentials: vec!["kept".to_owned()],
-            ..agentry_tests::workers::hello(slots)
-        };
-        link.tx.send(WorkerMessage::Hello(hello)).await.unwrap();
-        ready_tx.send(()).ok();
         while let Some(message) = link.rx.recv().await {
             if let ServerMessage::Ping { nonce } = message {
                 link.tx.send(WorkerMessage::Pong { nonce }).await.ok();
@@ -296,9 +287,6 @@ fn bystander(app: &TestApp, name: &str, slots: u32) -> (Uuid, Arc<Mutex<Vec<Serv
             log.lock().unwrap().push(message);
         }
     });
-    ready_rx
-        .recv_timeout(Duration::from_secs(10))
-        .expect("bystander started");
     (id, received)
 }
 
@@ -322,7 +310,7 @@ async fn a_server_key_for_some_workers_never_reaches_the_others(backend: Backend
 
     // A scripted worker with many free slots (the dispatcher would prefer it), a real one
     // that is not allowed, and the chosen one.
-    let (other_id, other_saw) = bystander(&app, "other", 64);
+    let (other_id, other_saw) = bystander(&app, "other", 64).await;
     let dirs: Vec<tempfile::TempDir> = (0..2).map(|_| tempfile::tempdir().unwrap()).collect();
     let mut processes = Vec::new();
     for (dir, name) in [(&dirs[0], "chosen"), (&dirs[1], "outsider")] {

@@ -312,34 +312,18 @@ async fn runs_of_a_local_provider_go_only_to_workers_that_may_reach_it(backend: 
 /// says so.
 async fn runs_go_only_to_workers_that_serve_their_provider_kind(backend: Backend) {
     use agentry_tests::workers::hello;
-    use contracts::worker::{Hello, ServerMessage, WorkerMessage};
+    use contracts::worker::{Hello, ServerMessage};
     let openai = fakes::openai::start().await;
     let app = TestApp::spawn_with(backend, |c| c.builtin_worker = false).await;
     let fixture = Fixture::new(&app, &openai).await;
     let url = fixture.agent(&app, "openai-agent", json!({})).await;
     let connect = |name: &'static str, slots: u32, kinds: &'static [&'static str]| {
+        let hello = Hello {
+            capabilities: kinds.iter().map(|k| (*k).to_owned()).collect(),
+            ..hello(slots)
+        };
         let app = &app;
-        async move {
-            let db = agentry::db::connect::connect(&app.config.database_url())
-                .await
-                .unwrap();
-            let id = Uuid::now_v7();
-            agentry::db::workers::insert_remote(&db, id, name, None, agentry::domain::now())
-                .await
-                .unwrap();
-            db.close().await.unwrap();
-            let mut link = app.state.runs.attach(id);
-            let hello = Hello {
-                capabilities: kinds.iter().map(|k| (*k).to_owned()).collect(),
-                ..hello(slots)
-            };
-            link.tx.send(WorkerMessage::Hello(hello)).await.unwrap();
-            assert!(matches!(
-                link.rx.recv().await,
-                Some(ServerMessage::Welcome { .. })
-            ));
-            link
-        }
+        async move { app.attach_worker(name, hello).await.1 }
     };
     // An "older" worker that serves Ollama only, with many free slots.
     let mut old = connect("old", 8, &["ollama"]).await;

@@ -4,7 +4,6 @@
 
 use std::time::Duration;
 
-use agentry::db::workers;
 use agentry::worker::transport::WorkerLink;
 use agentry_tests::fakes::{self, Reply};
 use agentry_tests::workers::WorkerProcess;
@@ -21,22 +20,8 @@ db_tests!(a_worker_whose_disk_is_full_gets_no_work_until_it_has_room);
 
 /// A registered worker in a session the test drives.
 async fn scripted(app: &TestApp, name: &str, slots: u32) -> (Uuid, WorkerLink) {
-    let db = agentry::db::connect::connect(&app.config.database_url())
+    app.attach_worker(name, agentry_tests::workers::hello(slots))
         .await
-        .unwrap();
-    let id = Uuid::now_v7();
-    workers::insert_remote(&db, id, name, None, agentry::domain::now())
-        .await
-        .unwrap();
-    db.close().await.unwrap();
-    let mut link = app.state.runs.attach(id);
-    let hello = agentry_tests::workers::hello(slots);
-    link.tx.send(WorkerMessage::Hello(hello)).await.unwrap();
-    match link.rx.recv().await {
-        Some(ServerMessage::Welcome { .. }) => {}
-        other => panic!("expected welcome, got {other:?}"),
-    }
-    (id, link)
 }
 
 fn disk(free: u64) -> WorkerMessage {

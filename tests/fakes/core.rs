@@ -16,6 +16,8 @@ use axum::response::{IntoResponse, Response};
 use serde_json::Value;
 use tokio::sync::{oneshot, watch};
 
+use super::calls::Call;
+
 /// One request as the fake received it.
 #[derive(Debug, Clone)]
 pub struct Recorded {
@@ -42,33 +44,6 @@ impl Recorded {
             .find(|(key, _)| key == name)
             .map(|(_, value)| value.into_owned())
     }
-}
-
-/// When the fake took a request and when it answered it, for tests that check how many
-/// calls a limit let overlap.
-#[derive(Debug, Clone)]
-pub struct Call {
-    pub started: std::time::Instant,
-    pub finished: std::time::Instant,
-    /// Every string in the request body, joined (`all_text`), to tell calls apart.
-    pub text: String,
-}
-
-/// The most calls whose text contains `marker` that were in flight at one instant.
-pub fn most_at_once(calls: &[Call], marker: &str) -> usize {
-    let mut edges: Vec<(std::time::Instant, i32)> = calls
-        .iter()
-        .filter(|c| c.text.contains(marker))
-        .flat_map(|c| [(c.started, 1), (c.finished, -1)])
-        .collect();
-    // At one instant a finish counts before a start: touching calls do not overlap.
-    edges.sort();
-    let (mut now, mut most) = (0i32, 0i32);
-    for (_, step) in edges {
-        now += step;
-        most = most.max(now);
-    }
-    usize::try_from(most).unwrap_or(0)
 }
 
 /// How the fake answers, switchable while a test runs. Applied to every route, before

@@ -4,10 +4,12 @@
 //! fail, hang or slow down while a test runs (see [`Behavior`]).
 
 pub mod anthropic;
+mod calls;
 pub mod core;
 pub mod gemini;
 pub mod ollama;
 pub mod openai;
 pub mod raw;
 
-pub use self::core::{Behavior, Call, Fake, Options, Recorded, Reply, most_at_once};
+pub use self::calls::{Call, most_at_once};
+pub use self::core::{Behavior, Fake, Options, Recorded, Reply};

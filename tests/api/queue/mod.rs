@@ -51,17 +51,7 @@ impl Scripted {
     /// to `/api/workers/connect`, as `agentry worker` does).
     async fn connect_over(app: &TestApp, transport: Transport, name: &str, slots: u32) -> Scripted {
         let (id, link) = match transport {
-            Transport::InProcess => {
-                let db = agentry::db::connect::connect(&app.config.database_url())
-                    .await
-                    .unwrap();
-                let id = Uuid::now_v7();
-                workers::insert_remote(&db, id, name, None, agentry::domain::now())
-                    .await
-                    .unwrap();
-                db.close().await.unwrap();
-                (id, app.state.runs.attach(id))
-            }
+            Transport::InProcess => app.register_in_process(name).await,
             Transport::WebSocket => {
                 let token = app.worker_token().await;
                 let registered = app

@@ -347,7 +347,7 @@ impl Inner {
                             "no worker available: {reason}, so nothing took the run within its \
                              queue timeout ({waited} s)"
                         ),
-                        None => match self.group_full(&self.db, &row, waited).await {
+                        None => match self.group_full(&row, waited).await {
                             Some(full) => full,
                             None => self.no_worker_reason(waited),
                         },

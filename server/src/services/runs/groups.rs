@@ -7,7 +7,7 @@ use std::collections::HashSet;
 use std::sync::atomic::Ordering;
 
 use chrono::{DateTime, Utc};
-use sea_orm::{ConnectionTrait, DbErr};
+use sea_orm::DbErr;
 use uuid::Uuid;
 
 use super::{Inner, Runs};
@@ -73,12 +73,8 @@ impl Inner {
 
     /// Why a queued run of a full group did not start in time; `None` when its group (if
     /// any) had room, so the workers are to blame.
-    pub(super) async fn group_full(
-        &self,
-        db: &impl ConnectionTrait,
-        row: &run::Model,
-        waited: i64,
-    ) -> Option<String> {
+    pub(super) async fn group_full(&self, row: &run::Model, waited: i64) -> Option<String> {
+        let db = &self.db;
         let group = concurrency::find(db, row.concurrency_group_id?)
             .await
             .ok()??;

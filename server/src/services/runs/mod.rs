@@ -18,6 +18,7 @@ mod jobs;
 mod placement;
 mod prepared;
 mod probes;
+mod reports;
 pub mod routing;
 pub mod runnable;
 mod session;
@@ -56,7 +57,7 @@ pub use crate::worker::MAX_TRANSIENT_RETRIES;
 use dispatch::Fleet;
 pub use fleet::Live;
 pub use probes::WorkerProbe;
-pub use session::MIN_FREE_DISK_BYTES;
+pub use reports::MIN_FREE_DISK_BYTES;
 
 /// Error of unfinished runs stored before the queue existed: no worker can execute them.
 const INTERRUPTED: &str = "interrupted: the server stopped while the run was in progress";

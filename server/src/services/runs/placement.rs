@@ -11,7 +11,7 @@ use sea_orm::DbErr;
 use uuid::Uuid;
 
 use super::Inner;
-use super::routing::{Facts, Route};
+use super::routing::{Facts, Reach, Route};
 use crate::db::{queue, tags, workers};
 
 /// Routes are forgotten (and the queued ones read again) past this many.
@@ -70,7 +70,7 @@ pub(super) async fn facts_of(inner: &Inner, row: workers::Model) -> Result<Facts
             .into_iter()
             .collect(),
         credentials: row.credentials().into_iter().collect(),
-        reach: row.outbound(),
+        reach: row.outbound().map(Reach::new),
         kinds: row.kinds(),
         name: row.name,
     })
@@ -88,7 +88,7 @@ impl Inner {
             .map(|row| {
                 let facts = Facts {
                     credentials: row.credentials().into_iter().collect(),
-                    reach: row.outbound(),
+                    reach: row.outbound().map(Reach::new),
                     kinds: row.kinds(),
                     name: row.name,
                     tags: tags

@@ -1,6 +1,8 @@
 //! The OpenAPI contract: the committed document is what the code generates, is what the
 //! server serves, and every documented operation and status is exercised and matches.
 
+mod groups;
+
 use std::collections::BTreeSet;
 
 use agentry_tests::contract::{documented, openapi_path};
@@ -367,59 +369,7 @@ async fn every_documented_operation_and_status_is_exercised(backend: Backend) {
     app.delete(&tag_path).await.assert_status(404);
 
     // concurrency groups, with an agent in one
-    app.get("/api/concurrency-groups").await.assert_status(200);
-    let group = app
-        .post(
-            "/api/concurrency-groups",
-            &json!({"name": "key", "limit": 2}),
-        )
-        .await;
-    group.assert_status(201);
-    app.post(
-        "/api/concurrency-groups",
-        &json!({"name": "key", "limit": 2}),
-    )
-    .await
-    .assert_status(409);
-    app.post(
-        "/api/concurrency-groups",
-        &json!({"name": "key", "limit": 0}),
-    )
-    .await
-    .assert_status(422);
-    let other = app
-        .post(
-            "/api/concurrency-groups",
-            &json!({"name": "other", "limit": 1}),
-        )
-        .await;
-    other.assert_status(201);
-    let group_path = format!("/api/concurrency-groups/{}", group.id());
-    let ghost_group = format!("/api/concurrency-groups/{ghost}");
-    app.get(&group_path).await.assert_status(200);
-    app.get(&ghost_group).await.assert_status(404);
-    app.put(&group_path, &json!({"name": "key", "limit": 3}))
-        .await
-        .assert_status(200);
-    app.put(&group_path, &json!({"name": "other", "limit": 3}))
-        .await
-        .assert_status(409);
-    app.put(&group_path, &json!({"name": "key", "limit": -3}))
-        .await
-        .assert_status(422);
-    app.put(&ghost_group, &json!({"name": "key", "limit": 3}))
-        .await
-        .assert_status(404);
-    let mut limited = agent_body("limited", provider);
-    limited["concurrency_group_id"] = json!(group.id());
-    let limited = app.create_agent(&limited).await;
-    limited.assert_status(201);
-    app.delete(&group_path).await.assert_status(409);
-    app.delete(&format!("/api/agents/{}", limited.id()))
-        .await
-        .assert_status(204);
-    app.delete(&group_path).await.assert_status(204);
-    app.delete(&group_path).await.assert_status(404);
+    groups::exercise(&app, ghost, provider).await;
 
     // request-level problems on every operation that takes a body
     let bodies: Vec<(Method, String)> = vec![
