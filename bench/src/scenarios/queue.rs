@@ -108,7 +108,7 @@ pub async fn measure(
     );
     let deadline = Instant::now() + Duration::from_secs(300);
     loop {
-        // The pool's counts (two index lookups), not `GET /api/runs?status=` per status: a
+        // The pool's counts (one grouped count), not `GET /api/runs?status=` per status: a
         // poll that reads thousands of rows 50 times a second would be measured instead.
         let pool: Value = client
             .get(format!("{base}/api/workers/pool"))
@@ -147,6 +147,14 @@ pub async fn measure(
         .iter()
         .filter_map(|r| ms(time(r, "created_at"), time(r, "finished_at")))
         .collect();
+    let ended = |r: &&Value| {
+        ["succeeded", "failed", "canceled"].contains(&r["status"].as_str().unwrap_or(""))
+    };
+    let unended = rows.iter().filter(|r| !ended(r)).count();
+    anyhow::ensure!(
+        unended == 0,
+        "{unended} runs had not ended when the pool showed none unfinished"
+    );
     let failed = rows.iter().filter(|r| r["status"] != "succeeded").count() as u64;
     // Why runs failed, so a failure in a benchmark can be followed up (a few at most).
     for row in rows.iter().filter(|r| r["status"] != "succeeded").take(5) {

@@ -441,20 +441,35 @@ pub async fn leased_to(
         .await
 }
 
-/// How many runs are waiting in the queue.
-pub async fn queued(db: &impl ConnectionTrait) -> Result<u64, DbErr> {
-    run::Entity::find()
-        .filter(run::Column::Status.eq(Wire(RunStatus::Queued)))
-        .count(db)
-        .await
-}
-
-/// How many runs workers hold (offered or running).
-pub async fn leased(db: &impl ConnectionTrait) -> Result<u64, DbErr> {
-    run::Entity::find()
-        .filter(run::Column::Status.is_in(leased_statuses()))
-        .count(db)
-        .await
+/// How many runs workers hold (offered or running) and how many wait in the queue, read in
+/// one statement: read one after the other, a run claimed in between is in neither count,
+/// and a poll waiting for both to reach 0 stops while it still runs.
+pub async fn unfinished(db: &impl ConnectionTrait) -> Result<(u64, u64), DbErr> {
+    #[derive(Debug, sea_orm::FromQueryResult)]
+    struct Count {
+        status: Wire<RunStatus>,
+        count: i64,
+    }
+    let statuses = [RunStatus::Queued, LEASED[0], LEASED[1]].map(Wire);
+    let rows = run::Entity::find()
+        .select_only()
+        .column(run::Column::Status)
+        .column_as(run::Column::Id.count(), "count")
+        .filter(run::Column::Status.is_in(statuses))
+        .group_by(run::Column::Status)
+        .into_model::<Count>()
+        .all(db)
+        .await?;
+    let (mut leased, mut queued) = (0, 0);
+    for row in rows {
+        let count = u64::try_from(row.count).unwrap_or(0);
+        if row.status.0 == RunStatus::Queued {
+            queued += count;
+        } else {
+            leased += count;
+        }
+    }
+    Ok((leased, queued))
 }
 
 /// The route keys of unfinished runs (queued, or leased and possibly queued again).

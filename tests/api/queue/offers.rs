@@ -272,8 +272,62 @@ async fn batches_over(backend: Backend, transport: Transport) {
     }
 }
 
+/// Runs created while a worker waits are offered as they are stored (on SQLite by the
+/// write that stores them, on PostgreSQL by the dispatcher), in queue order and never more
+/// than its free slots: with 2 slots and 5 runs, 2 are assigned and 3 wait until a result
+/// frees a slot. On topic `runs` each run is published queued before it is assigned.
+async fn new_runs_are_offered_in_order_up_to_the_free_slots(backend: Backend) {
+    let app = app_without_builtin(backend).await;
+    let (_openai, url) = runs_url(&app).await;
+    let mut worker = Scripted::connect(&app, "two", 2).await;
+    let mut ws = app.ws("runs").await;
+    let mut created = Vec::new();
+    for _ in 0..5 {
+        created.push(queue_async(&app, &url).await);
+    }
+    let first = worker.offer().await;
+    let second = worker.offer().await;
+    assert_eq!([first.0, second.0], created[..2], "the oldest runs first");
+    for (i, id) in created.iter().enumerate() {
+        let expected = if i < 2 { "assigned" } else { "queued" };
+        assert_eq!(run(&app, *id).await["status"], expected, "run {i}");
+    }
+    let mut published: Vec<(Uuid, String)> = Vec::new();
+    while published.len() < 7 {
+        let event = ws.next_event().await;
+        let id: Uuid = event["data"]["id"].as_str().unwrap().parse().unwrap();
+        published.push((id, event["data"]["status"].as_str().unwrap().to_owned()));
+    }
+    for id in &created[..2] {
+        let statuses: Vec<&str> = published
+            .iter()
+            .filter(|(run, _)| run == id)
+            .map(|(_, status)| status.as_str())
+            .collect();
+        assert_eq!(statuses, ["queued", "assigned"], "{published:?}");
+    }
+    worker
+        .send(WorkerMessage::Accept {
+            run_id: first.0,
+            lease_id: first.1,
+        })
+        .await;
+    assert!(
+        worker
+            .succeed(first.0, first.1, serde_json::from_str(VALID).unwrap())
+            .await
+    );
+    assert_eq!(
+        worker.offer().await.0,
+        created[2],
+        "a freed slot takes the next"
+    );
+    assert_eq!(run(&app, created[3]).await["status"], "queued");
+}
+
 db_tests!(
     a_worker_executes_an_offer_it_accepts,
+    new_runs_are_offered_in_order_up_to_the_free_slots,
     offers_not_accepted_in_time_are_requeued_and_three_misses_make_a_worker_unhealthy,
     concurrent_claims_never_take_the_same_run,
     offers_acceptances_and_results_in_batches_keep_each_run_apart,

@@ -48,10 +48,7 @@ impl Runs {
 
     /// Runs workers hold (offered or running) and runs queued, for the pool's counts.
     pub async fn counts(&self) -> Result<(u64, u64), DbErr> {
-        let db = &self.inner.db;
-        let running = queue::leased(db).await?;
-        let queued = queue::queued(db).await?;
-        Ok((running, queued))
+        queue::unfinished(&self.inner.db).await
     }
 
     /// Serves a session of a remote worker that connected from `address`.
