@@ -11,6 +11,7 @@ mod problem;
 mod providers;
 pub mod rules;
 mod runs;
+mod schedules;
 mod tasks;
 mod wire;
 pub mod worker;
@@ -29,6 +30,9 @@ pub use providers::{
     ValidationStatus,
 };
 pub use runs::{CreateRun, Run, RunEvent, RunEventKind, RunMode, RunQuery, RunSnapshot, RunStatus};
+pub use schedules::{
+    CatchUp, CreateSchedule, MAX_EVERY_SECS, Schedule, ScheduleQuery, UpdateSchedule,
+};
 pub use tasks::{CreateTask, Task, TaskSummary, UpdateTask};
 pub use wire::WireEnum;
 pub use workers::{

@@ -130,6 +130,8 @@ pub struct Run {
     pub waiting_reason: Option<String>,
     /// The concurrency group the run counts against (its agent's when it was created).
     pub concurrency_group_id: Option<Uuid>,
+    /// The schedule that started the run (a fire, or "run now").
+    pub schedule_id: Option<Uuid>,
 }
 
 /// `?agent_id&task_id&worker_id&status&limit&offset` for `GET /api/runs`.

@@ -19,6 +19,7 @@ mod m20261207_000002_worker_credentials;
 mod m20261207_000003_worker_health;
 mod m20261207_000004_worker_outbound;
 mod m20261207_000005_worker_capabilities;
+mod m20261208_000001_schedules;
 
 /// Every migration of the schema, oldest first.
 pub struct Migrator;
@@ -39,6 +40,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261207_000003_worker_health::Migration),
             Box::new(m20261207_000004_worker_outbound::Migration),
             Box::new(m20261207_000005_worker_capabilities::Migration),
+            Box::new(m20261208_000001_schedules::Migration),
         ]
     }
 }

@@ -7,7 +7,9 @@ use contracts::{FieldError, Problem, ProblemCode};
 use sea_orm::DbErr;
 
 use crate::domain::Invalid;
-use crate::services::{agents, assignments, concurrency, providers, runs, tags, tasks, workers};
+use crate::services::{
+    agents, assignments, concurrency, providers, runs, schedules, tags, tasks, workers,
+};
 
 /// Media type of every error body.
 pub const PROBLEM_JSON: &str = "application/problem+json";
@@ -333,6 +335,18 @@ impl From<concurrency::Error> for ApiError {
             concurrency::Error::DuplicateName => ApiError::DuplicateName("concurrency group"),
             err @ concurrency::Error::InUse(_) => ApiError::Conflict(err.to_string().into()),
             concurrency::Error::Db(err) => err.into(),
+        }
+    }
+}
+
+impl From<schedules::Error> for ApiError {
+    fn from(err: schedules::Error) -> ApiError {
+        match err {
+            schedules::Error::Invalid(invalid) => invalid.into(),
+            schedules::Error::NotFound(id) => ApiError::not_found("schedule", id),
+            schedules::Error::Busy(why) => ApiError::Conflict(why.into()),
+            schedules::Error::Runs(err) => err.into(),
+            schedules::Error::Db(err) => err.into(),
         }
     }
 }

@@ -32,7 +32,9 @@ use crate::services::Workers;
 use crate::services::providers::{Validator, ValidatorSettings};
 use crate::services::runs::RunsConfig;
 use crate::services::runs::runnable::Runnables;
-use crate::services::{Agents, Assignments, ConcurrencyGroups, Providers, Runs, Tags, Tasks};
+use crate::services::{
+    Agents, Assignments, ConcurrencyGroups, Providers, Runs, Schedules, Tags, Tasks,
+};
 use crate::state::AppState;
 use crate::{auth, routes};
 
@@ -137,6 +139,7 @@ impl Application {
                 runs.clone(),
                 &background,
             ),
+            schedules: Schedules::start(db.clone(), runs.clone(), &background),
             runs,
             config: Arc::new(config),
             db,

@@ -11,7 +11,7 @@ use crate::background::Background;
 use crate::config::Config;
 use crate::events::EventHub;
 use crate::services::{
-    Agents, Assignments, ConcurrencyGroups, Providers, Runs, Tags, Tasks, Workers,
+    Agents, Assignments, ConcurrencyGroups, Providers, Runs, Schedules, Tags, Tasks, Workers,
 };
 
 /// Cheap to clone: every field is a handle.
@@ -34,6 +34,7 @@ pub struct AppState {
     pub workers: Workers,
     pub tags: Tags,
     pub concurrency: ConcurrencyGroups,
+    pub schedules: Schedules,
 }
 
 macro_rules! service_from_state {
@@ -57,4 +58,5 @@ service_from_state!(
     Workers => workers,
     Tags => tags,
     ConcurrencyGroups => concurrency,
+    Schedules => schedules,
 );

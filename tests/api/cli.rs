@@ -111,8 +111,8 @@ async fn migrate_up_down_status(backend: Backend) {
     );
     let down = agentry(&config, &["migrate", "down"]).await.unwrap();
     assert!(
-        down.contains("Applied\tm20261207_000004_worker_outbound")
-            && down.contains("Pending\tm20261207_000005_worker_capabilities"),
+        down.contains("Applied\tm20261207_000005_worker_capabilities")
+            && down.contains("Pending\tm20261208_000001_schedules"),
         "{down}"
     );
     let up = agentry(&config, &["migrate", "up"]).await.unwrap();

@@ -31,6 +31,7 @@ mod queue;
 mod restarts;
 mod routing;
 mod runs;
+mod schedules;
 mod schemathesis;
 mod security_headers;
 mod tags;

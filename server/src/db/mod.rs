@@ -10,6 +10,7 @@ pub mod health;
 pub mod providers;
 pub mod queue;
 pub mod runs;
+pub mod schedules;
 pub mod tags;
 pub mod tasks;
 pub mod views;

@@ -61,6 +61,10 @@ pub mod run {
         pub waiting_reason: Option<String>,
         /// The concurrency group the run counts against (its agent's when it was created).
         pub concurrency_group_id: Option<Uuid>,
+        /// The schedule that started the run, and the fire time it was started for (unique
+        /// together: one run per fire).
+        pub schedule_id: Option<Uuid>,
+        pub scheduled_for: Option<DateTimeUtc>,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
@@ -119,6 +123,7 @@ impl run::Model {
             retry_of: self.retry_of,
             waiting_reason: self.waiting_reason.clone(),
             concurrency_group_id: self.concurrency_group_id,
+            schedule_id: self.schedule_id,
             started_at: self.started_at,
             finished_at: self.finished_at,
         })
@@ -355,4 +360,21 @@ pub async fn recent_of_worker(
     )
     .all(db)
     .await
+}
+
+/// The run started for a schedule's fire at `fire_at`, if any.
+pub async fn of_fire(
+    db: &impl ConnectionTrait,
+    schedule_id: Uuid,
+    fire_at: chrono::DateTime<chrono::Utc>,
+) -> Result<Option<Uuid>, DbErr> {
+    use sea_orm::QuerySelect;
+    run::Entity::find()
+        .select_only()
+        .column(run::Column::Id)
+        .filter(run::Column::ScheduleId.eq(schedule_id))
+        .filter(run::Column::ScheduledFor.eq(fire_at))
+        .into_tuple::<Uuid>()
+        .one(db)
+        .await
 }

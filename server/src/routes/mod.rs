@@ -9,6 +9,7 @@ mod links;
 mod problems;
 mod providers;
 mod runs;
+mod schedules;
 mod tags;
 mod tasks;
 pub mod worker_socket;
@@ -45,6 +46,7 @@ use crate::state::AppState;
         (name = "tasks", description = "Request and response JSON Schemas"),
         (name = "assignments", description = "Which tasks an agent may run"),
         (name = "runs", description = "Executions of tasks by agents, with schema-checked output"),
+        (name = "schedules", description = "Runs started on a cron expression or every N seconds"),
         (name = "health", description = "Liveness and readiness"),
     )
 )]
@@ -73,6 +75,7 @@ fn documented() -> OpenApiRouter<AppState> {
         .merge(workers::routes())
         .merge(tags::routes())
         .merge(concurrency::routes())
+        .merge(schedules::routes())
         .merge(health::routes())
 }
 

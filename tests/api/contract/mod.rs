@@ -2,6 +2,7 @@
 //! server serves, and every documented operation and status is exercised and matches.
 
 mod groups;
+mod schedules;
 
 use std::collections::BTreeSet;
 
@@ -371,10 +372,15 @@ async fn every_documented_operation_and_status_is_exercised(backend: Backend) {
     // concurrency groups, with an agent in one
     groups::exercise(&app, ghost, provider).await;
 
+    // schedules, with a run that stays unfinished
+    schedules::exercise(&app, ghost).await;
+
     // request-level problems on every operation that takes a body
     let bodies: Vec<(Method, String)> = vec![
         (Method::POST, "/api/tags".into()),
         (Method::POST, "/api/concurrency-groups".into()),
+        (Method::POST, "/api/schedules".into()),
+        (Method::PUT, format!("/api/schedules/{ghost}")),
         (Method::PUT, format!("/api/concurrency-groups/{ghost}")),
         (Method::PUT, format!("/api/workers/{ghost}/tags")),
         (Method::POST, "/api/worker-tokens".into()),
@@ -528,6 +534,9 @@ async fn every_documented_operation_and_status_is_exercised(backend: Backend) {
                     Some(json!({"name": "x", "limit": 1}))
                 }
                 "/api/workers/{id}/tags" => Some(json!({"tags": []})),
+                "/api/schedules" | "/api/schedules/{id}" => Some(
+                    json!({"agent_id": ghost, "task_id": ghost, "input": {}, "every_secs": 60}),
+                ),
                 _ => None,
             };
             let mut request = app.raw(method.clone(), &path);

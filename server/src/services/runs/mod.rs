@@ -15,6 +15,7 @@ mod fleet;
 mod groups;
 mod inserts;
 mod jobs;
+mod origin;
 mod placement;
 mod prepared;
 mod probes;
@@ -56,6 +57,7 @@ use crate::worker::{Worker, WorkerSettings};
 pub use crate::worker::MAX_TRANSIENT_RETRIES;
 use dispatch::Fleet;
 pub use fleet::Live;
+use origin::Origin;
 pub use probes::WorkerProbe;
 pub use reports::MIN_FREE_DISK_BYTES;
 
@@ -293,7 +295,8 @@ impl Runs {
         task_id: Uuid,
         body: CreateRun,
     ) -> Result<Created, Error> {
-        self.enqueue(agent_id, task_id, body, None).await
+        self.enqueue(agent_id, task_id, body, Origin::default())
+            .await
     }
 
     /// Starts a new run with the input of run `id`, by the same agent and task, linked to it
@@ -306,7 +309,15 @@ impl Runs {
             mode: RunMode::Async,
         };
         let created = self
-            .enqueue(original.agent_id, original.task_id, body, Some(id))
+            .enqueue(
+                original.agent_id,
+                original.task_id,
+                body,
+                Origin {
+                    retry_of: Some(id),
+                    ..Origin::default()
+                },
+            )
             .await?;
         Ok(created.run)
     }
@@ -316,7 +327,7 @@ impl Runs {
         agent_id: Uuid,
         task_id: Uuid,
         body: CreateRun,
-        retry_of: Option<Uuid>,
+        origin: Origin,
     ) -> Result<Created, Error> {
         let inner = &self.inner;
         let runnable = inner.runnable(agent_id, task_id).await?;
@@ -324,16 +335,7 @@ impl Runs {
         check_json_text(&mut problems, "/input", &body.input);
         problems.extend(runnable.check_input(&body.input));
         problems.finish(())?;
-        let prompt = runnable
-            .render(&inner.renderer, &body.input)
-            .await
-            .map_err(|e| match e {
-                RenderError::Template(e) => Error::Invalid(Invalid::field(
-                    "/input",
-                    format!("does not fill the agent's user prompt template: {e}"),
-                )),
-                RenderError::Unavailable(why) => Error::RendererUnavailable(why),
-            })?;
+        let prompt = rendered(&runnable, &inner.renderer, &body.input).await?;
         let id = new_id();
         tracing::Span::current().record("run.id", display(id));
         inner.remember_key(&runnable);
@@ -372,10 +374,12 @@ impl Runs {
             queued_at: Some(created),
             assigned_at: None,
             queue_deadline: Some(queue::after(created, runnable.queue_timeout)),
-            retry_of,
+            retry_of: origin.retry_of,
             route_key,
             waiting_reason,
             concurrency_group_id: runnable.concurrency_group,
+            schedule_id: origin.schedule.map(|(id, _)| id),
+            scheduled_for: origin.schedule.map(|(_, at)| at),
         };
         // Registered first: the run may finish before the insert returns.
         let finished = (body.mode == RunMode::Sync).then(|| inner.wait_for(id));
@@ -578,6 +582,21 @@ impl Inner {
             }
         }
     }
+}
+
+/// The agent's user prompt filled with `input`.
+async fn rendered(
+    runnable: &runnable::RunnableAgent,
+    renderer: &Renderer,
+    input: &Value,
+) -> Result<String, Error> {
+    runnable.render(renderer, input).await.map_err(|e| match e {
+        RenderError::Template(e) => Error::Invalid(Invalid::field(
+            "/input",
+            format!("does not fill the agent's user prompt template: {e}"),
+        )),
+        RenderError::Unavailable(why) => Error::RendererUnavailable(why),
+    })
 }
 
 fn status_data(status: RunStatus) -> Value {

@@ -1,0 +1,73 @@
+//! What started a run besides a request: a retry of another run, or a schedule's fire.
+
+use chrono::{DateTime, Utc};
+use contracts::{CreateRun, Run, RunMode};
+use serde_json::Value;
+use tracing::field::Empty;
+use uuid::Uuid;
+
+use super::{Error, Runs};
+use crate::domain::fields::{Problems, check_json_text};
+
+/// Where a run came from.
+#[derive(Debug, Default, Clone, Copy)]
+pub(super) struct Origin {
+    pub retry_of: Option<Uuid>,
+    /// The schedule and the fire time.
+    pub schedule: Option<(Uuid, DateTime<Utc>)>,
+}
+
+impl Error {
+    /// The database refused the run as a duplicate: a schedule's fire that already has its
+    /// run, or a schedule whose previous run is unfinished.
+    pub fn is_duplicate(&self) -> bool {
+        matches!(self, Error::Db(err)
+            if matches!(err.sql_err(), Some(sea_orm::SqlErr::UniqueConstraintViolation(_))))
+    }
+}
+
+impl Runs {
+    /// Starts the run of a schedule's fire at `fire_at` (async). Refused by the database
+    /// (`Error::Db`, a unique violation: see `is_duplicate`) when this fire already has its
+    /// run or the schedule's previous run is unfinished.
+    #[tracing::instrument(name = "runs.scheduled", skip_all,
+        fields(schedule.id = %schedule_id, run.id = Empty))]
+    pub async fn start_scheduled(
+        &self,
+        agent_id: Uuid,
+        task_id: Uuid,
+        input: Value,
+        schedule_id: Uuid,
+        fire_at: DateTime<Utc>,
+    ) -> Result<Run, Error> {
+        let body = CreateRun {
+            input,
+            mode: RunMode::Async,
+        };
+        let origin = Origin {
+            schedule: Some((schedule_id, fire_at)),
+            ..Origin::default()
+        };
+        Ok(self.enqueue(agent_id, task_id, body, origin).await?.run)
+    }
+}
+
+impl Runs {
+    /// Whether `input` would start a run of the task by the agent: the task is assigned to
+    /// it, the agent is runnable, the input matches the task's request schema and fills the
+    /// agent's user prompt template.
+    pub async fn check_input(
+        &self,
+        agent_id: Uuid,
+        task_id: Uuid,
+        input: &Value,
+    ) -> Result<(), Error> {
+        let runnable = self.inner.runnable(agent_id, task_id).await?;
+        let mut problems = Problems::new();
+        check_json_text(&mut problems, "/input", input);
+        problems.extend(runnable.check_input(input));
+        problems.finish(())?;
+        super::rendered(&runnable, &self.inner.renderer, input).await?;
+        Ok(())
+    }
+}
