@@ -36,6 +36,20 @@ fn body(agent: Uuid, task: Uuid, timing: Value) -> Value {
     body
 }
 
+/// Creates a schedule of the assignment; its id.
+async fn create(app: &TestApp, agent: Uuid, task: Uuid, timing: Value) -> Uuid {
+    app.post("/api/schedules", &body(agent, task, timing))
+        .await
+        .assert_status(201)
+        .id()
+}
+
+async fn gone(app: &TestApp, id: Uuid) {
+    app.get(&format!("/api/schedules/{id}"))
+        .await
+        .assert_problem(404, "not_found");
+}
+
 fn time(value: &Value) -> DateTime<Utc> {
     value.as_str().unwrap().parse().unwrap()
 }
@@ -220,23 +234,14 @@ async fn a_schedule_fires_on_its_interval_and_lists_its_next_fire_times(backend:
     app.delete(&format!("/api/schedules/{id}"))
         .await
         .assert_status(204);
-    app.get(&format!("/api/schedules/{id}"))
-        .await
-        .assert_problem(404, "not_found");
+    gone(&app, id).await;
 }
 
 async fn a_schedule_never_has_two_unfinished_runs_and_run_now_waits_for_it(backend: Backend) {
     // No worker: the first run stays queued, so every later fire finds it unfinished.
     let app = TestApp::spawn_with(backend, |c| c.builtin_worker = false).await;
     let (_openai, agent, task) = assignment(&app).await;
-    let id = app
-        .post(
-            "/api/schedules",
-            &body(agent, task, json!({"every_secs": 1})),
-        )
-        .await
-        .assert_status(201)
-        .id();
+    let id = create(&app, agent, task, json!({"every_secs": 1})).await;
     runs_until(&app, agent, id, |runs| runs.len() == 1).await;
     // Two more fire times pass, each skipped.
     let first = app.get(&format!("/api/schedules/{id}")).await.json();
@@ -307,35 +312,17 @@ async fn run_now_starts_a_run_and_counts_the_next_fire_from_now(backend: Backend
 async fn deleting_the_agent_or_unassigning_the_task_removes_its_schedules(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let (_openai, agent, task) = assignment(&app).await;
-    let id = app
-        .post(
-            "/api/schedules",
-            &body(agent, task, json!({"every_secs": 3600})),
-        )
-        .await
-        .assert_status(201)
-        .id();
+    let id = create(&app, agent, task, json!({"every_secs": 3600})).await;
     app.delete(&format!("/api/agents/{agent}/tasks/{task}"))
         .await
         .assert_status(204);
-    app.get(&format!("/api/schedules/{id}"))
-        .await
-        .assert_problem(404, "not_found");
+    gone(&app, id).await;
     app.assign(agent, task).await.assert_status(201);
-    let id = app
-        .post(
-            "/api/schedules",
-            &body(agent, task, json!({"every_secs": 3600})),
-        )
-        .await
-        .assert_status(201)
-        .id();
+    let id = create(&app, agent, task, json!({"every_secs": 3600})).await;
     app.delete(&format!("/api/agents/{agent}"))
         .await
         .assert_status(204);
-    app.get(&format!("/api/schedules/{id}"))
-        .await
-        .assert_problem(404, "not_found");
+    gone(&app, id).await;
 }
 
 /// Sets a stopped server's schedule to fire at `at`.
@@ -357,20 +344,9 @@ async fn missed_fires_are_caught_up_once_or_skipped_and_a_fire_runs_once_across_
 ) {
     let app = TestApp::spawn(backend).await;
     let (openai, agent, task) = assignment(&app).await;
-    let one = body(agent, task, json!({"every_secs": 3600, "catch_up": "one"}));
-    let one = app
-        .post("/api/schedules", &one)
-        .await
-        .assert_status(201)
-        .id();
-    let skip = app
-        .post(
-            "/api/schedules",
-            &body(agent, task, json!({"every_secs": 3600})),
-        )
-        .await
-        .assert_status(201)
-        .id();
+    let one = json!({"every_secs": 3600, "catch_up": "one"});
+    let one = create(&app, agent, task, one).await;
+    let skip = create(&app, agent, task, json!({"every_secs": 3600})).await;
     let (config, dir, pg) = app.stop().await;
     // Down for three hours: both missed three fire times.
     let missed = (Utc::now() - chrono::Duration::hours(3)).trunc_subsecs(3);

@@ -113,6 +113,21 @@ impl Scripted {
     }
 
     async fn succeed(&mut self, run_id: Uuid, lease_id: Uuid, output: Value) -> bool {
+        self.report_success(run_id, lease_id, output).await;
+        match self.recv().await {
+            ServerMessage::ResultAck {
+                run_id: acked,
+                accepted,
+            } => {
+                assert_eq!(acked, run_id);
+                accepted
+            }
+            other => panic!("expected result_ack, got {other:?}"),
+        }
+    }
+
+    /// Sends a successful result (its acknowledgement is left to the caller).
+    async fn report_success(&mut self, run_id: Uuid, lease_id: Uuid, output: Value) {
         let result = JobResult {
             outcome: JobOutcome::Succeeded {
                 output,
@@ -130,16 +145,6 @@ impl Scripted {
             result,
         })
         .await;
-        match self.recv().await {
-            ServerMessage::ResultAck {
-                run_id: acked,
-                accepted,
-            } => {
-                assert_eq!(acked, run_id);
-                accepted
-            }
-            other => panic!("expected result_ack, got {other:?}"),
-        }
     }
 }
 

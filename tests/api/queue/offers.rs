@@ -312,16 +312,20 @@ async fn new_runs_are_offered_in_order_up_to_the_free_slots(backend: Backend) {
             lease_id: first.1,
         })
         .await;
-    assert!(
-        worker
-            .succeed(first.0, first.1, serde_json::from_str(VALID).unwrap())
-            .await
-    );
-    assert_eq!(
-        worker.offer().await.0,
-        created[2],
-        "a freed slot takes the next"
-    );
+    worker
+        .report_success(first.0, first.1, serde_json::from_str(VALID).unwrap())
+        .await;
+    // The freed slot is offered the next run, before or after the result's acknowledgement.
+    let (mut acked, mut offered) = (None, None);
+    while acked.is_none() || offered.is_none() {
+        match worker.recv().await {
+            ServerMessage::ResultAck { run_id, accepted } => acked = Some((run_id, accepted)),
+            ServerMessage::Assign { run_id, .. } => offered = Some(run_id),
+            other => panic!("expected result_ack and assign, got {other:?}"),
+        }
+    }
+    assert_eq!(acked, Some((first.0, true)));
+    assert_eq!(offered, Some(created[2]), "a freed slot takes the next");
     assert_eq!(run(&app, created[3]).await["status"], "queued");
 }
 
