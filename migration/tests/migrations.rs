@@ -14,13 +14,14 @@ use sea_orm::sea_query::{Expr, ExprTrait, Query};
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbErr, SqlErr, Value};
 use support::{our_indexes, our_tables, with_postgres, with_sqlite};
 
-const TABLES: [&str; 13] = [
+const TABLES: [&str; 14] = [
     "agent_configs",
     "agent_task_assignments",
     "concurrency_groups",
     "llm_providers",
     "run_events",
     "runs",
+    "schedules",
     "tags",
     "task_configs",
     "worker_health",
@@ -30,7 +31,7 @@ const TABLES: [&str; 13] = [
     "workers",
 ];
 
-const INDEXES: [&str; 15] = [
+const INDEXES: [&str; 19] = [
     "ix_agent_configs_provider_id",
     "ix_agent_task_assignments_task_id",
     "ix_run_events_run_id",
@@ -41,10 +42,14 @@ const INDEXES: [&str; 15] = [
     "ix_runs_queue_deadline",
     "ix_runs_task_id",
     "ix_runs_worker_id",
+    "ix_schedules_assignment",
+    "ix_schedules_due",
     "ix_worker_health_worker_at",
     "ix_worker_tags_tag",
     "ux_agent_configs_name",
     "ux_llm_providers_active_name",
+    "ux_runs_schedule_fire",
+    "ux_runs_schedule_pending",
     "ux_task_configs_name",
 ];
 
