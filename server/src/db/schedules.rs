@@ -133,13 +133,34 @@ pub struct Fired {
     pub error: Option<String>,
 }
 
-/// Moves the schedule from the fire at `from` to `next`, recording what the fire did; `None`
-/// when the schedule is not at `from` any more (another server moved it, or it was edited,
-/// disabled or deleted meanwhile).
+impl Fired {
+    /// The fire started run `run_id`.
+    pub fn ran(at: DateTime<Utc>, run_id: Uuid) -> Fired {
+        Fired {
+            at,
+            run_id: Some(run_id),
+            error: None,
+        }
+    }
+
+    /// The fire started no run, for this reason.
+    pub fn skipped(at: DateTime<Utc>, error: impl Into<String>) -> Fired {
+        Fired {
+            at,
+            run_id: None,
+            error: Some(error.into()),
+        }
+    }
+}
+
+/// Moves the schedule on to `next`, recording what the fire did (the last run id only
+/// changes when the fire started one). With `from` (the fire it handled), only if the
+/// schedule is still at it: `None` when another server moved it, or it was edited, disabled
+/// or deleted meanwhile. Without (`run now`), whatever its next fire time was.
 pub async fn advance(
     db: &impl ConnectionTrait,
     id: Uuid,
-    from: DateTime<Utc>,
+    from: Option<DateTime<Utc>>,
     next: Option<DateTime<Utc>>,
     fired: Fired,
 ) -> Result<Option<Model>, DbErr> {
@@ -152,32 +173,11 @@ pub async fn advance(
     if fired.run_id.is_some() {
         set.last_run_id = Set(fired.run_id);
     }
-    let updated = schedule::Entity::update_many()
+    let mut update = schedule::Entity::update_many()
         .set(set)
-        .filter(schedule::Column::Id.eq(id))
-        .filter(schedule::Column::NextFireAt.eq(from))
-        .exec_with_returning(db)
-        .await?;
-    Ok(updated.into_iter().next())
-}
-
-/// After "run now": the run started and the next fire time counted again from now.
-pub async fn ran_now(
-    db: &impl ConnectionTrait,
-    id: Uuid,
-    next: Option<DateTime<Utc>>,
-    fired: Fired,
-) -> Result<Option<Model>, DbErr> {
-    let updated = schedule::Entity::update_many()
-        .set(schedule::ActiveModel {
-            next_fire_at: Set(next),
-            last_fired_at: Set(Some(fired.at)),
-            last_run_id: Set(fired.run_id),
-            last_error: Set(fired.error),
-            ..Default::default()
-        })
-        .filter(schedule::Column::Id.eq(id))
-        .exec_with_returning(db)
-        .await?;
-    Ok(updated.into_iter().next())
+        .filter(schedule::Column::Id.eq(id));
+    if let Some(from) = from {
+        update = update.filter(schedule::Column::NextFireAt.eq(from));
+    }
+    Ok(update.exec_with_returning(db).await?.into_iter().next())
 }

@@ -13,6 +13,7 @@ mod checks;
 mod dispatch;
 mod fleet;
 mod groups;
+mod input;
 mod inserts;
 mod jobs;
 mod origin;
@@ -46,11 +47,10 @@ use crate::background::Background;
 use crate::config::QueueSettings;
 use crate::db::runs::{self, Finish, run};
 use crate::db::{Wire, queue, workers};
-use crate::domain::fields::{Problems, check_json_text};
 use crate::domain::{Invalid, new_id, now};
 use crate::events::EventHub;
 use crate::outbound::GuardedClient;
-use crate::prompt::{RenderError, Renderer};
+use crate::prompt::Renderer;
 use crate::worker::transport::{ConnectError, InProcess, WorkerLink};
 use crate::worker::{Worker, WorkerSettings};
 
@@ -331,11 +331,7 @@ impl Runs {
     ) -> Result<Created, Error> {
         let inner = &self.inner;
         let runnable = inner.runnable(agent_id, task_id).await?;
-        let mut problems = Problems::new();
-        check_json_text(&mut problems, "/input", &body.input);
-        problems.extend(runnable.check_input(&body.input));
-        problems.finish(())?;
-        let prompt = rendered(&runnable, &inner.renderer, &body.input).await?;
+        let prompt = input::prompt(&runnable, &inner.renderer, &body.input).await?;
         let id = new_id();
         tracing::Span::current().record("run.id", display(id));
         inner.remember_key(&runnable);
@@ -582,21 +578,6 @@ impl Inner {
             }
         }
     }
-}
-
-/// The agent's user prompt filled with `input`.
-async fn rendered(
-    runnable: &runnable::RunnableAgent,
-    renderer: &Renderer,
-    input: &Value,
-) -> Result<String, Error> {
-    runnable.render(renderer, input).await.map_err(|e| match e {
-        RenderError::Template(e) => Error::Invalid(Invalid::field(
-            "/input",
-            format!("does not fill the agent's user prompt template: {e}"),
-        )),
-        RenderError::Unavailable(why) => Error::RendererUnavailable(why),
-    })
 }
 
 fn status_data(status: RunStatus) -> Value {

@@ -7,7 +7,6 @@ use tracing::field::Empty;
 use uuid::Uuid;
 
 use super::{Error, Runs};
-use crate::domain::fields::{Problems, check_json_text};
 
 /// Where a run came from.
 #[derive(Debug, Default, Clone, Copy)]
@@ -49,25 +48,5 @@ impl Runs {
             ..Origin::default()
         };
         Ok(self.enqueue(agent_id, task_id, body, origin).await?.run)
-    }
-}
-
-impl Runs {
-    /// Whether `input` would start a run of the task by the agent: the task is assigned to
-    /// it, the agent is runnable, the input matches the task's request schema and fills the
-    /// agent's user prompt template.
-    pub async fn check_input(
-        &self,
-        agent_id: Uuid,
-        task_id: Uuid,
-        input: &Value,
-    ) -> Result<(), Error> {
-        let runnable = self.inner.runnable(agent_id, task_id).await?;
-        let mut problems = Problems::new();
-        check_json_text(&mut problems, "/input", input);
-        problems.extend(runnable.check_input(input));
-        problems.finish(())?;
-        super::rendered(&runnable, &self.inner.renderer, input).await?;
-        Ok(())
     }
 }

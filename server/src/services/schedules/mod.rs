@@ -120,12 +120,7 @@ impl Schedules {
         } else {
             None
         };
-        let fired = Fired {
-            at,
-            run_id: Some(run.id),
-            error: None,
-        };
-        schedules::ran_now(&self.db, id, next, fired).await?;
+        schedules::advance(&self.db, id, None, next, Fired::ran(at, run.id)).await?;
         self.wake.notify_one();
         Ok(run)
     }
@@ -137,7 +132,7 @@ impl Schedules {
     }
 
     /// The row `body` describes, checked: its timing parses, its agent has its task
-    /// assigned and its input matches the task's request schema.
+    /// assigned and its input matches the task's request schema and fills the template.
     async fn checked(
         &self,
         id: Uuid,

@@ -10,7 +10,6 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use contracts::CatchUp;
 
-use super::timing::When;
 use super::{Schedules, when_of};
 use crate::background::Background;
 use crate::db::schedules::{self, Fired};
@@ -74,31 +73,24 @@ impl Schedules {
         };
         let at = now();
         let when = when_of(&row);
-        let next = when
-            .as_ref()
-            .and_then(|when: &When| when.following(fire_at, at));
+        let next = when.as_ref().and_then(|when| when.following(fire_at, at));
         let missed = at - fire_at > MISSED;
         let catch_up = CatchUp::parse(&row.catch_up).unwrap_or_default();
         let fired = if when.is_none() {
-            Fired {
-                at,
-                run_id: None,
-                error: Some("the schedule's timing is unreadable".to_owned()),
-            }
+            Fired::skipped(at, "the schedule's timing is unreadable")
         } else if missed && catch_up == CatchUp::Skip {
             tracing::info!(schedule.id = %row.id, missed = %fire_at, "missed fire skipped");
-            Fired {
+            Fired::skipped(
                 at,
-                run_id: None,
-                error: Some(format!(
+                format!(
                     "missed fire time(s) from {} skipped (catch_up: skip)",
                     fire_at.to_rfc3339()
-                )),
-            }
+                ),
+            )
         } else {
             self.start_run(&row, fire_at, at).await
         };
-        if schedules::advance(&self.db, row.id, fire_at, next, fired)
+        if schedules::advance(&self.db, row.id, Some(fire_at), next, fired)
             .await?
             .is_none()
         {
@@ -127,38 +119,21 @@ impl Schedules {
         match started {
             Ok(run) => {
                 tracing::info!(schedule.id = %row.id, run.id = %run.id, "schedule fired");
-                Fired {
-                    at,
-                    run_id: Some(run.id),
-                    error: None,
-                }
+                Fired::ran(at, run.id)
             }
             Err(err) if err.is_duplicate() => {
-                let error = match crate::db::runs::of_fire(&self.db, row.id, fire_at).await {
-                    Ok(Some(run_id)) => {
-                        // Started before a restart: this fire is done.
-                        return Fired {
-                            at,
-                            run_id: Some(run_id),
-                            error: None,
-                        };
-                    }
-                    _ => "skipped: the previous run was not finished yet".to_owned(),
-                };
-                tracing::info!(schedule.id = %row.id, "{error}");
-                Fired {
-                    at,
-                    run_id: None,
-                    error: Some(error),
+                if let Ok(Some(run_id)) = crate::db::runs::of_fire(&self.db, row.id, fire_at).await
+                {
+                    // Started before a restart: this fire is done.
+                    return Fired::ran(at, run_id);
                 }
+                let error = "skipped: the previous run was not finished yet";
+                tracing::info!(schedule.id = %row.id, "{error}");
+                Fired::skipped(at, error)
             }
             Err(err) => {
                 tracing::warn!(schedule.id = %row.id, error = %err, "schedule fired no run");
-                Fired {
-                    at,
-                    run_id: None,
-                    error: Some(format!("no run started: {err}")),
-                }
+                Fired::skipped(at, format!("no run started: {err}"))
             }
         }
     }
